@@ -1,0 +1,3 @@
+from dbt_ferry.cli.main import main
+
+main()

@@ -1,0 +1,117 @@
+"""The library face of every command: each CLI command calls exactly one of these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from dbt_ferry.config.loader import (
+    Overrides,
+    ProjectConfig,
+    load_project,
+    project_dir_from,
+    resolve_environment,
+    resolve_environment_name,
+)
+from dbt_ferry.config.models import EnvironmentConfig
+from dbt_ferry.core.constants import ENV_ENVIRONMENT
+from dbt_ferry.core.errors import ConfigError
+from dbt_ferry.core.manifest import Channel
+from dbt_ferry.core.store import ArtifactStore, ProgressCallback
+from dbt_ferry.release.catalog import ReleaseEntry, list_releases
+from dbt_ferry.release.fetch import FetchedRelease, fetch_release
+from dbt_ferry.release.package import BuiltRelease, package_release
+from dbt_ferry.release.publish import PublishResult, promote_release, publish_release
+from dbt_ferry.storage import open_store
+
+
+@dataclass(frozen=True)
+class Environment:
+    """A resolved environment with its project configuration and opened store."""
+
+    project: ProjectConfig
+    config: EnvironmentConfig
+    store: ArtifactStore
+
+
+def open_environment(
+    env: str | None,
+    project_dir: str | Path | None = None,
+    *,
+    store: str | None = None,
+    target: str | None = None,
+) -> Environment:
+    name = resolve_environment_name(env)
+    if not name:
+        raise ConfigError("no environment given", f"pass --env NAME or set {ENV_ENVIRONMENT}")
+    project = load_project(project_dir_from(project_dir))
+    config = resolve_environment(project, name, Overrides(store=store, target=target))
+    return Environment(project, config, open_store(config.store, project.project_dir))
+
+
+def package(
+    project_dir: str | Path | None = None, *, out: str | Path | None = None, with_env: bool = False
+) -> BuiltRelease:
+    """Build a release of the project into ``out`` (default ``<project>/.ferry/build/<version>``)."""
+    project = load_project(project_dir_from(project_dir))
+    return package_release(project, Path(out) if out else None, with_env=with_env)
+
+
+def publish(
+    env: str | None,
+    project_dir: str | Path | None = None,
+    *,
+    promote: bool = False,
+    force: bool = False,
+    with_env: bool = False,
+    from_dir: str | Path | None = None,
+    store: str | None = None,
+    progress: ProgressCallback | None = None,
+) -> PublishResult:
+    """Package the project (or take the release built in ``from_dir``) and publish it to ``env``'s store."""
+    target = open_environment(env, project_dir, store=store)
+    built = BuiltRelease.load(Path(from_dir)) if from_dir else package_release(target.project, with_env=with_env)
+    return publish_release(
+        target.store, built, environment=target.config.name, promote=promote, force=force, progress=progress
+    )
+
+
+def releases(
+    env: str | None, project_dir: str | Path | None = None, *, store: str | None = None
+) -> tuple[Environment, list[ReleaseEntry], Channel | None]:
+    """Published releases of ``env``'s store, newest first, and ``env``'s channel."""
+    target = open_environment(env, project_dir, store=store)
+    entries, channel = list_releases(target.store, target.config.name)
+    return target, entries, channel
+
+
+def promote(
+    env: str | None, version: str, project_dir: str | Path | None = None, *, store: str | None = None
+) -> Channel:
+    """Move ``env``'s channel to ``version``: a deploy, or a rollback."""
+    target = open_environment(env, project_dir, store=store)
+    return promote_release(target.store, target.config.name, version)
+
+
+def fetch(
+    env: str | None,
+    dest: str | Path,
+    *,
+    version: str | None = None,
+    project_dir: str | Path | None = None,
+    store: str | None = None,
+    with_env: bool = True,
+    cache_dir: str | Path | None = None,
+    progress: ProgressCallback | None = None,
+) -> FetchedRelease:
+    """Download, verify and extract a release of ``env`` into ``dest``."""
+    target = open_environment(env, project_dir, store=store)
+    return fetch_release(
+        target.store,
+        target.config.name,
+        Path(dest),
+        version=version,
+        with_env=with_env,
+        cache_dir=Path(cache_dir) if cache_dir else None,
+        progress=progress,
+    )

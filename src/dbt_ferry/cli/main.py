@@ -1,0 +1,68 @@
+"""The ``dbt-ferry`` command: one group, one error handler at the edge."""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from typing import Any
+
+import click
+
+from dbt_ferry import __version__
+from dbt_ferry.cli.release import fetch_cmd, package_cmd, promote_cmd, publish_cmd, releases_cmd
+from dbt_ferry.console import configure_logging, error
+from dbt_ferry.core.constants import ENV_DEBUG, ENVIRONMENT_VARIABLES
+from dbt_ferry.core.errors import EXIT_CODES, FerryError
+
+_EPILOG = (
+    "\b\nEnvironment variables:\n"
+    + "\n".join(f"  {name:<24} {text}" for name, text in ENVIRONMENT_VARIABLES.items())
+    + "\n\n\b\nExit codes:\n"
+    + "\n".join(f"  {code:<3} {text}" for code, text in EXIT_CODES.items())
+)
+
+
+def _debug_from_env() -> bool:
+    return os.environ.get(ENV_DEBUG, "").lower() in ("1", "true", "yes")
+
+
+@click.group(epilog=_EPILOG, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(__version__, prog_name="dbt-ferry")
+@click.option("--debug", is_flag=True, help="Show debug logs and tracebacks.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Package a dbt project into immutable releases, store them, fetch and run them."""
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug or _debug_from_env()
+    configure_logging(ctx.obj["debug"])
+
+
+cli.add_command(package_cmd)
+cli.add_command(publish_cmd)
+cli.add_command(releases_cmd)
+cli.add_command(promote_cmd)
+cli.add_command(fetch_cmd)
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Run the CLI; turn every :class:`FerryError` into one line on stderr and its exit code."""
+    debug = _debug_from_env() or "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        return cli.main(args=argv, prog_name="dbt-ferry", standalone_mode=False)
+    except FerryError as exc:
+        if debug:
+            traceback.print_exc()
+        error(str(exc))
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        error("aborted")
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        error("interrupted")
+        sys.exit(130)

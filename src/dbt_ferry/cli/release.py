@@ -1,0 +1,153 @@
+"""Release commands: package, publish, releases, promote, fetch."""
+
+from __future__ import annotations
+
+import click
+from rich.table import Table
+
+from dbt_ferry import api
+from dbt_ferry.cli.options import env_option, project_dir_option, store_option
+from dbt_ferry.console import out, transfer_progress
+from dbt_ferry.core.manifest import ReleaseManifest
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"  # pragma: no cover
+
+
+def _describe(manifest: ReleaseManifest) -> str:
+    commit = (manifest.git_commit or "no commit")[:12] + (" (dirty)" if manifest.git_dirty else "")
+    return f"{manifest.project} {manifest.version} [build {manifest.build_id}, {commit}]"
+
+
+@click.command("package")
+@project_dir_option
+@click.option("--with-env", is_flag=True, help="Also pack a relocatable virtualenv built from the lock file.")
+@click.option(
+    "--out", "out_dir", type=click.Path(file_okay=False), help="Output folder (default: .ferry/build/VERSION)."
+)
+def package_cmd(project_dir: str | None, with_env: bool, out_dir: str | None) -> None:
+    """Build a release of the dbt project into a local folder."""
+    built = api.package(project_dir, out=out_dir, with_env=with_env)
+    out.print(f"Packaged {_describe(built.manifest)} into {built.directory}")
+    for artifact in built.manifest.artifacts:
+        out.print(f"  {artifact.name:<40} {_size(artifact.size):>10}  sha256 {artifact.sha256[:16]}…")
+
+
+@click.command("publish")
+@env_option
+@project_dir_option
+@store_option
+@click.option("--promote", is_flag=True, help="Move the environment's channel to the published version.")
+@click.option("--force", is_flag=True, help="Replace a published version that has other content.")
+@click.option("--with-env", is_flag=True, help="Package with an env pack (ignored with --from).")
+@click.option(
+    "--from",
+    "from_dir",
+    type=click.Path(file_okay=False, exists=True),
+    help="Publish a release built by package --out.",
+)
+def publish_cmd(
+    env: str | None,
+    project_dir: str | None,
+    store: str | None,
+    promote: bool,
+    force: bool,
+    with_env: bool,
+    from_dir: str | None,
+) -> None:
+    """Package the project (unless --from) and upload the release to the environment's store."""
+    with transfer_progress("uploading") as progress:
+        result = api.publish(
+            env,
+            project_dir,
+            promote=promote,
+            force=force,
+            with_env=with_env,
+            from_dir=from_dir,
+            store=store,
+            progress=progress,
+        )
+    verb = {"published": "Published", "unchanged": "Already published (identical)", "replaced": "Replaced"}
+    out.print(f"{verb[result.status]} {_describe(result.manifest)} in {result.store_url}")
+    if result.promoted:
+        previous = f" (was {result.promoted.previous})" if result.promoted.previous else ""
+        out.print(f"Channel now points at {result.promoted.version}{previous}")
+
+
+@click.command("releases")
+@env_option
+@project_dir_option
+@store_option
+def releases_cmd(env: str | None, project_dir: str | None, store: str | None) -> None:
+    """List published versions, newest first, and the one the channel points at."""
+    target, entries, channel = api.releases(env, project_dir, store=store)
+    if not entries:
+        out.print(f"No releases in {target.store.url}")
+        return
+    table = Table(title=f"Releases in {target.store.url}", title_justify="left")
+    for column in ("", "version", "created (UTC)", "commit", "dbt", "env pack", "build"):
+        table.add_column(column, no_wrap=True)
+    for entry in entries:
+        m = entry.manifest
+        table.add_row(
+            f"→ {target.config.name}" if entry.current else "",
+            m.version,
+            f"{m.created_at:%Y-%m-%d %H:%M}",
+            (m.git_commit or "")[:12] + ("*" if m.git_dirty else ""),
+            m.dbt_version or "",
+            ", ".join(f"{a.python}/{a.platform}" for a in m.of_kind("env")) or "-",
+            m.build_id,
+        )
+    out.print(table)
+    if channel is None:
+        out.print(f"Channel {target.config.name}: not set (dbt-ferry promote --env {target.config.name} VERSION)")
+
+
+@click.command("promote")
+@env_option
+@project_dir_option
+@store_option
+@click.argument("version")
+def promote_cmd(env: str | None, project_dir: str | None, store: str | None, version: str) -> None:
+    """Point the environment's channel at VERSION (deploy, or roll back)."""
+    channel = api.promote(env, version, project_dir, store=store)
+    previous = f" (was {channel.previous})" if channel.previous else ""
+    out.print(f"Channel now points at {channel.version}{previous}")
+
+
+@click.command("fetch")
+@env_option
+@project_dir_option
+@store_option
+@click.option("--version", "version", metavar="V", help="Release version (default: the channel's).")
+@click.option("--dest", required=True, type=click.Path(file_okay=True), help="New or empty folder to extract into.")
+@click.option("--no-env", is_flag=True, help="Do not download the env pack.")
+def fetch_cmd(
+    env: str | None,
+    project_dir: str | None,
+    store: str | None,
+    version: str | None,
+    dest: str,
+    no_env: bool,
+) -> None:
+    """Download a release, verify every checksum, and extract it safely into --dest."""
+    with transfer_progress("downloading") as progress:
+        fetched = api.fetch(
+            env,
+            dest,
+            version=version,
+            project_dir=project_dir,
+            store=store,
+            with_env=not no_env,
+            progress=progress,
+        )
+    out.print(f"Fetched {_describe(fetched.manifest)} for {fetched.environment} into {fetched.project_dir}")
+    out.print(f"  profiles.yml for {fetched.environment}: {fetched.profiles_dir / 'profiles.yml'}")
+    if fetched.env_dir:
+        out.print(f"  environment: {fetched.env_dir}")

@@ -1,0 +1,56 @@
+"""Typed configuration: frozen models, unknown keys rejected, backends chosen by ``type``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class LocalStoreConfig(_Frozen):
+    """A folder; a relative path is taken from the project directory."""
+
+    type: Literal["local"] = "local"
+    path: str = ".ferry/store"
+
+
+class S3StoreConfig(_Frozen):
+    """An S3 bucket and key prefix. The endpoint follows AWS_ENDPOINT_URL(_S3) like any boto3 client."""
+
+    type: Literal["s3"]
+    bucket: str = Field(min_length=3, max_length=63, pattern=r"^[a-z0-9][a-z0-9.\-]*[a-z0-9]$")
+    prefix: str = ""
+    region: str | None = None
+
+
+StoreConfig = Annotated[LocalStoreConfig | S3StoreConfig, Field(discriminator="type")]
+
+
+class PackageConfig(_Frozen):
+    """What goes into a release's code bundle, beyond the built-in exclusions."""
+
+    exclude: tuple[str, ...] = ()
+
+
+class EnvironmentConfig(_Frozen):
+    """One environment, after its overlay has been laid over the base section."""
+
+    name: str
+    store: StoreConfig = LocalStoreConfig()
+    profiles: str = "profiles/{env}.yml"
+    target: str | None = None
+    aws_account_id: str | None = Field(default=None, pattern=r"^\d{12}$")
+    ci: bool = False
+    docs: bool = True
+    package: PackageConfig = PackageConfig()
+
+    def profiles_path(self) -> str:
+        return self.profiles.format(env=self.name)
+
+
+#: Keys that may appear both in the base section and in an environment overlay.
+ENVIRONMENT_KEYS = frozenset(EnvironmentConfig.model_fields) - {"name"}

@@ -1,0 +1,34 @@
+"""Parse a store given as one string (``DBT_FERRY_STORE``, ``--store``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from pydantic import ValidationError
+
+from dbt_ferry.config.models import LocalStoreConfig, S3StoreConfig, StoreConfig
+from dbt_ferry.core.constants import ENV_STORE
+from dbt_ferry.core.errors import ConfigError
+from dbt_ferry.core.names import clean_value
+
+
+def parse_store_url(raw: str) -> StoreConfig:
+    """``/a/folder``, ``./rel``, ``file:///a/folder`` or ``s3://bucket/prefix``."""
+    text = clean_value(raw)
+    if not text:
+        raise ConfigError(f"{ENV_STORE} is empty", "give a folder, file://PATH or s3://BUCKET/PREFIX")
+    if text.startswith("s3://"):
+        parsed = urlparse(text)
+        try:
+            return S3StoreConfig(type="s3", bucket=parsed.netloc, prefix=parsed.path.strip("/"))
+        except ValidationError:
+            raise ConfigError(f"store {text!r} does not name a valid S3 bucket", "use s3://BUCKET/PREFIX") from None
+    if text.startswith("file://"):
+        parsed = urlparse(text)
+        return LocalStoreConfig(path=unquote(parsed.netloc + parsed.path))
+    if "://" in text:
+        raise ConfigError(
+            f"store {text!r} has an unsupported scheme", "use a folder, file://PATH or s3://BUCKET/PREFIX"
+        )
+    return LocalStoreConfig(path=str(Path(text).expanduser().absolute()))

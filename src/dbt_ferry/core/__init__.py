@@ -1,0 +1,1 @@
+"""The core: names, versions, checksums, manifests, errors, safe archives. No SDK imports."""

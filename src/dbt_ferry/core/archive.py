@@ -1,0 +1,204 @@
+"""Deterministic tar.zst archives and the one safe extraction function.
+
+Every archive dbt-ferry reads goes through :func:`extract_archive`. It refuses absolute names,
+``..`` components, links that leave the target, device files and duplicate members, and it writes
+through no symbolic link: nothing ever lands outside the target directory.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+import tarfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
+
+import zstandard
+
+from dbt_ferry.core.errors import UnsafeArchiveError
+
+#: mtime written for every member, so that the same tree always gives the same bytes.
+FIXED_MTIME = 315532800  # 1980-01-01T00:00:00Z
+_COPY_CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One member to archive: ``arcname`` (posix, relative) taken from ``path`` on disk."""
+
+    arcname: str
+    path: Path
+
+
+def _normalised_info(arcname: str, path: Path) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(arcname)
+    st = path.lstat()
+    info.mtime = FIXED_MTIME
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    if stat.S_ISLNK(st.st_mode):
+        info.type = tarfile.SYMTYPE
+        info.linkname = os.readlink(path)
+        info.mode = 0o777
+    elif stat.S_ISDIR(st.st_mode):
+        info.type = tarfile.DIRTYPE
+        info.mode = 0o755
+    elif stat.S_ISREG(st.st_mode):
+        info.type = tarfile.REGTYPE
+        info.size = st.st_size
+        info.mode = 0o755 if st.st_mode & stat.S_IXUSR else 0o644
+    else:
+        raise UnsafeArchiveError(f"{path} is neither a file, a directory nor a symbolic link")
+    return info
+
+
+def write_archive(entries: Iterable[Entry], dest: Path, *, level: int = 3, threads: int = 0) -> None:
+    """Write ``entries`` as a zstd-compressed tar to ``dest``, sorted by name.
+
+    Owner, group and mtime are fixed, so identical trees give identical archives (with
+    ``threads=0``; multi-threaded zstd output depends on nothing but the level either).
+    """
+    ordered = sorted(entries, key=lambda e: e.arcname)
+    params = zstandard.ZstdCompressionParameters.from_level(level, threads=threads)
+    compressor = zstandard.ZstdCompressor(compression_params=params)
+    tmp = dest.with_name(dest.name + ".part")
+    try:
+        with tmp.open("wb") as raw, compressor.stream_writer(raw, closefd=False) as zout:
+            with tarfile.open(fileobj=zout, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+                for entry in ordered:
+                    info = _normalised_info(entry.arcname, entry.path)
+                    if info.isreg():
+                        with entry.path.open("rb") as handle:
+                            tar.addfile(info, handle)
+                    else:
+                        tar.addfile(info)
+        tmp.replace(dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _member_path(name: str) -> PurePosixPath:
+    """Validate a member name and return it as a relative path of plain components."""
+    if not name or "\x00" in name:
+        raise UnsafeArchiveError(f"archive member with an empty or invalid name: {name!r}")
+    if name.startswith("/") or (len(name) > 1 and name[1] == ":") or name.startswith("\\"):
+        raise UnsafeArchiveError(f"archive member {name!r} has an absolute path")
+    parts = [p for p in PurePosixPath(name).parts if p not in ("", ".")]
+    if not parts:
+        raise UnsafeArchiveError(f"archive member {name!r} names the target itself")
+    if ".." in parts or any("\\" in p for p in parts):
+        raise UnsafeArchiveError(f"archive member {name!r} climbs out of the target with '..'")
+    return PurePosixPath(*parts)
+
+
+def _inside(root: Path, candidate: Path) -> bool:
+    return candidate == root or root in candidate.parents
+
+
+def _resolved_parent(root: Path, relative: PurePosixPath) -> Path:
+    """Create and resolve the parent directory of ``relative`` under ``root``, refusing escapes."""
+    parent = root.joinpath(*relative.parts[:-1])
+    real = Path(os.path.realpath(parent))
+    if not _inside(root, real):
+        raise UnsafeArchiveError(f"archive member {relative} would be written outside the target")
+    if not real.exists():
+        # Create one component at a time so that no symlink placed earlier is followed out.
+        current = root
+        for part in relative.parts[:-1]:
+            current = current / part
+            if current.is_symlink():
+                target = Path(os.path.realpath(current))
+                if not _inside(root, target):
+                    raise UnsafeArchiveError(
+                        f"archive member {relative} would be written through a link leaving the target"
+                    )
+            current.mkdir(exist_ok=True)
+        real = Path(os.path.realpath(parent))
+        if not _inside(root, real):
+            raise UnsafeArchiveError(f"archive member {relative} would be written outside the target")
+    return real
+
+
+def _check_link_target(root: Path, relative: PurePosixPath, linkname: str, *, hard: bool) -> Path:
+    if not linkname or linkname.startswith("/") or "\x00" in linkname:
+        raise UnsafeArchiveError(f"link {relative} points to an absolute or empty path {linkname!r}")
+    if hard:
+        target = root.joinpath(*_member_path(linkname).parts)
+    else:
+        base = root.joinpath(*relative.parts[:-1])
+        target = Path(os.path.normpath(base / linkname))
+    real = Path(os.path.realpath(target))
+    if not _inside(root, Path(os.path.normpath(target))) or not _inside(root, real):
+        raise UnsafeArchiveError(f"link {relative} -> {linkname} leaves the target")
+    return target
+
+
+def extract_stream(stream: BinaryIO, dest: Path) -> list[str]:
+    """Extract a plain (uncompressed) tar stream into ``dest`` safely; return member names.
+
+    ``dest`` is created if missing. On refusal an :class:`UnsafeArchiveError` is raised; the
+    caller owns cleaning ``dest`` (extract into a fresh directory).
+    """
+    dest.mkdir(parents=True, exist_ok=True)
+    root = Path(os.path.realpath(dest))
+    seen: set[PurePosixPath] = set()
+    names: list[str] = []
+    links: list[Path] = []
+    with tarfile.open(fileobj=stream, mode="r|") as tar:
+        for member in tar:
+            relative = _member_path(member.name)
+            if relative in seen and not member.isdir():
+                raise UnsafeArchiveError(f"archive member {relative} appears twice")
+            seen.add(relative)
+            if member.ischr() or member.isblk() or member.isfifo() or member.isdev():
+                raise UnsafeArchiveError(f"archive member {relative} is a device or fifo")
+            parent = _resolved_parent(root, relative)
+            path = parent / relative.name
+            if path.is_symlink():
+                raise UnsafeArchiveError(f"archive member {relative} would overwrite a link")
+            if member.isdir():
+                path.mkdir(exist_ok=True)
+                os.chmod(path, 0o755)  # noqa: S103 - directories of a release are world-readable
+            elif member.issym():
+                _check_link_target(root, relative, member.linkname, hard=False)
+                os.symlink(member.linkname, path)
+                links.append(path)
+            elif member.islnk():
+                target = _check_link_target(root, relative, member.linkname, hard=True)
+                if not target.is_file() or target.is_symlink():
+                    raise UnsafeArchiveError(
+                        f"hard link {relative} -> {member.linkname} names no extracted regular file"
+                    )
+                os.link(target, path)
+            elif member.isreg():
+                source = tar.extractfile(member)
+                if source is None:  # pragma: no cover - regular members always have data
+                    raise UnsafeArchiveError(f"archive member {relative} has no data")
+                mode = 0o755 if member.mode & 0o100 else 0o644
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+                with os.fdopen(fd, "wb") as out:
+                    while chunk := source.read(_COPY_CHUNK):
+                        out.write(chunk)
+            else:
+                raise UnsafeArchiveError(f"archive member {relative} has an unsupported type")
+            names.append(str(relative))
+    # A link can be made to escape by a later member (a -> b/.., then b -> .): check the end state.
+    for link in links:
+        if not _inside(root, Path(os.path.realpath(link))):
+            raise UnsafeArchiveError(f"link {link.relative_to(root)} leaves the target")
+    return names
+
+
+def extract_archive(archive: Path, dest: Path) -> list[str]:
+    """Extract a ``.tar.zst`` (or plain ``.tar``) file into ``dest`` safely."""
+    with archive.open("rb") as raw:
+        magic = raw.read(4)
+        raw.seek(0)
+        if magic == b"\x28\xb5\x2f\xfd":
+            reader = zstandard.ZstdDecompressor().stream_reader(raw, read_size=_COPY_CHUNK)
+            with reader:
+                return extract_stream(io.BufferedReader(reader, buffer_size=_COPY_CHUNK), dest)
+        return extract_stream(raw, dest)

@@ -1,0 +1,20 @@
+"""Every environment variable dbt-ferry reads, declared once."""
+
+from __future__ import annotations
+
+ENV_ENVIRONMENT = "DBT_FERRY_ENV"
+ENV_STORE = "DBT_FERRY_STORE"
+ENV_PROJECT_DIR = "DBT_FERRY_PROJECT_DIR"
+ENV_TARGET = "DBT_FERRY_TARGET"
+ENV_CACHE_DIR = "DBT_FERRY_CACHE_DIR"
+ENV_DEBUG = "DBT_FERRY_DEBUG"
+
+#: What each variable does, for ``--help`` and the README.
+ENVIRONMENT_VARIABLES: dict[str, str] = {
+    ENV_ENVIRONMENT: "environment to use when --env is not given",
+    ENV_STORE: "store for every command, overriding the configuration: a folder, file://PATH or s3://BUCKET/PREFIX",
+    ENV_PROJECT_DIR: "dbt project directory when --project-dir is not given (default: the current directory)",
+    ENV_TARGET: "dbt target, overriding the environment's configured target",
+    ENV_CACHE_DIR: "where unpacked environment packs are cached (default: ~/.cache/dbt-ferry)",
+    ENV_DEBUG: "set to 1 to show tracebacks on errors, like --debug",
+}

@@ -1,0 +1,94 @@
+"""One exception tree for dbt-ferry; each class carries the process exit code it maps to.
+
+Exit codes 0, 1 and 2 keep dbt's meaning (success / dbt ran and a node failed / dbt could not
+run). dbt-ferry's own failure classes use the codes from 3 upwards, documented in the README.
+"""
+
+from __future__ import annotations
+
+
+class FerryError(Exception):
+    """Base of every error dbt-ferry raises on purpose.
+
+    ``message`` says what happened, ``hint`` says what to do about it.
+    """
+
+    exit_code: int = 3
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        if self.hint:
+            return f"{self.message} — {self.hint}"
+        return self.message
+
+
+class ConfigError(FerryError):
+    """The configuration is missing, malformed or names something that does not exist."""
+
+    exit_code = 3
+
+
+class ProjectError(FerryError):
+    """The dbt project cannot be packaged as it is (no version, a file outside the project...)."""
+
+    exit_code = 4
+
+
+class ReleaseNotFoundError(FerryError):
+    """The release (or the channel naming it) does not exist in the store."""
+
+    exit_code = 5
+
+
+class ReleaseConflictError(FerryError):
+    """A release with this version but other content is already published."""
+
+    exit_code = 6
+
+
+class IntegrityError(FerryError):
+    """An artifact does not match its recorded checksum, or an archive is unsafe to extract."""
+
+    exit_code = 7
+
+
+class UnsafeArchiveError(IntegrityError):
+    """An archive member would land outside the target, or is a device file."""
+
+
+class StoreError(FerryError):
+    """The store cannot be reached: missing credentials, missing bucket, unreachable endpoint..."""
+
+    exit_code = 8
+
+
+class StoreNotFoundError(StoreError):
+    """A key asked for does not exist in the store."""
+
+
+class StorePreconditionError(StoreError):
+    """A conditional write found the key already present."""
+
+
+class BuildError(FerryError):
+    """An external build step (uv, git) failed."""
+
+    exit_code = 9
+
+
+EXIT_CODES: dict[int, str] = {
+    0: "success: everything dbt ran passed",
+    1: "dbt ran and a node errored or a test failed",
+    2: "dbt could not run (or a command-line usage error)",
+    ConfigError.exit_code: "configuration error",
+    ProjectError.exit_code: "the dbt project cannot be packaged",
+    ReleaseNotFoundError.exit_code: "release or channel not found",
+    ReleaseConflictError.exit_code: "release version already published with other content",
+    IntegrityError.exit_code: "checksum mismatch or unsafe archive",
+    StoreError.exit_code: "store unreachable (credentials, bucket, endpoint)",
+    BuildError.exit_code: "an external build step failed (uv, git)",
+}

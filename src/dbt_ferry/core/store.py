@@ -1,0 +1,48 @@
+"""The protocol every store backend implements (a local folder, an S3 bucket + prefix)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+#: Called with the number of bytes just transferred.
+ProgressCallback = Callable[[int], None]
+
+
+@runtime_checkable
+class ArtifactStore(Protocol):
+    """Keys are posix paths relative to the store root (``releases/1.0.0/release.json``)."""
+
+    @property
+    def url(self) -> str:
+        """Where the store is, for people: ``/path/to/store`` or ``s3://bucket/prefix``."""
+        ...
+
+    def read_bytes(self, key: str) -> bytes:
+        """Raise :class:`StoreNotFoundError` when ``key`` does not exist."""
+        ...
+
+    def write_bytes(self, key: str, data: bytes, *, if_absent: bool = False) -> None:
+        """Write atomically; with ``if_absent`` raise :class:`StorePreconditionError` if it exists."""
+        ...
+
+    def upload(self, key: str, source: Path, *, progress: ProgressCallback | None = None) -> None:
+        """Copy a local file to ``key`` atomically (readers see the old or the whole new object)."""
+        ...
+
+    def download(self, key: str, dest: Path, *, progress: ProgressCallback | None = None) -> None:
+        """Copy ``key`` to the local file ``dest``."""
+        ...
+
+    def size(self, key: str) -> int | None:
+        """Size in bytes, or ``None`` when the key does not exist."""
+        ...
+
+    def list_keys(self, prefix: str) -> list[str]:
+        """Every key under ``prefix``, recursively, sorted."""
+        ...
+
+    def delete(self, keys: list[str]) -> None:
+        """Remove keys; missing ones are ignored."""
+        ...

@@ -1,0 +1,1 @@
+"""Build, publish, list, promote and fetch releases."""

@@ -1,0 +1,76 @@
+"""Reading the store's releases and channels: manifests, versions, the channel pointer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dbt_ferry.core.errors import ReleaseNotFoundError, StoreNotFoundError
+from dbt_ferry.core.manifest import MANIFEST_NAME, Channel, ReleaseManifest
+from dbt_ferry.core.names import channel_key, release_prefix, version_sort_key
+from dbt_ferry.core.store import ArtifactStore
+
+
+def manifest_key(version: str) -> str:
+    return f"{release_prefix(version)}{MANIFEST_NAME}"
+
+
+def artifact_key(manifest: ReleaseManifest, name: str) -> str:
+    return f"{release_prefix(manifest.version)}{manifest.build_id}/{name}"
+
+
+def published_versions(store: ArtifactStore) -> list[str]:
+    """Published versions, newest first."""
+    versions = []
+    for key in store.list_keys("releases/"):
+        parts = key.split("/")
+        if len(parts) == 3 and parts[2] == MANIFEST_NAME:
+            versions.append(parts[1])
+    return sorted(versions, key=version_sort_key, reverse=True)
+
+
+def _listing(store: ArtifactStore) -> str:
+    versions = published_versions(store)
+    return f"published versions: {', '.join(versions)}" if versions else "nothing is published there yet"
+
+
+def read_manifest(store: ArtifactStore, version: str) -> ReleaseManifest:
+    key = manifest_key(version)
+    try:
+        data = store.read_bytes(key)
+    except StoreNotFoundError:
+        raise ReleaseNotFoundError(f"version {version} not found in {store.url}", _listing(store)) from None
+    return ReleaseManifest.from_json(data, f"{store.url}/{key}")
+
+
+def read_channel(store: ArtifactStore, environment: str) -> Channel | None:
+    key = channel_key(environment)
+    try:
+        data = store.read_bytes(key)
+    except StoreNotFoundError:
+        return None
+    return Channel.from_json(data, f"{store.url}/{key}")
+
+
+def channel_version(store: ArtifactStore, environment: str) -> str:
+    channel = read_channel(store, environment)
+    if channel is None:
+        raise ReleaseNotFoundError(
+            f"no release is promoted in environment {environment} ({store.url})",
+            f"promote one with: dbt-ferry promote --env {environment} VERSION ({_listing(store)})",
+        )
+    return channel.version
+
+
+@dataclass(frozen=True)
+class ReleaseEntry:
+    manifest: ReleaseManifest
+    current: bool
+
+
+def list_releases(store: ArtifactStore, environment: str) -> tuple[list[ReleaseEntry], Channel | None]:
+    channel = read_channel(store, environment)
+    entries = [
+        ReleaseEntry(read_manifest(store, v), channel is not None and channel.version == v)
+        for v in published_versions(store)
+    ]
+    return entries, channel

@@ -1,0 +1,193 @@
+"""The env pack: a relocatable virtualenv built from the project's lock, packed with zstd.
+
+Built with ``uv venv --relocatable`` and installed from the lock. The interpreter links
+(``bin/python*``) are not packed: they point at the build machine's Python. Unpacking
+(:func:`unpack_env`) recreates them for the local interpreter of the same version and rewrites
+``pyvenv.cfg``, so the pack runs from any path on any host with that Python.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from dbt_ferry.core.archive import Entry, extract_archive, write_archive
+from dbt_ferry.core.errors import BuildError, IntegrityError, ProjectError
+from dbt_ferry.release.project import ProjectInfo
+
+log = logging.getLogger(__name__)
+
+_PRUNED_DIRS = frozenset({"__pycache__"})
+_PRUNED_BIN = ("python", "python3", f"python{sys.version_info.major}.{sys.version_info.minor}")
+
+
+@dataclass(frozen=True)
+class EnvPack:
+    name: str
+    python: str
+    platform: str
+
+
+def current_python() -> str:
+    return f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def current_platform() -> str:
+    return sysconfig.get_platform().replace("_", "-").replace(".", "-")
+
+
+def env_pack_name(python: str | None = None, platform: str | None = None) -> str:
+    return f"env-{python or current_python()}-{platform or current_platform()}.tar.zst"
+
+
+def find_uv() -> str:
+    found = shutil.which("uv")
+    if found:
+        return found
+    try:
+        from uv import find_uv_bin  # type: ignore[import-not-found, unused-ignore]
+    except ImportError:
+        raise BuildError(
+            "uv is needed to build an env pack and was not found",
+            "install it (pip install uv) or put it on PATH",
+        ) from None
+    return str(find_uv_bin())
+
+
+def _run(args: list[str], cwd: Path, env: dict[str, str], what: str) -> None:
+    log.debug("running %s", " ".join(args))
+    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-15:])
+        raise BuildError(f"{what} failed (exit {done.returncode}):\n{tail}", "fix the lock file or dependencies")
+
+
+def _install_from_lock(info: ProjectInfo, venv: Path, uv: str, env: dict[str, str]) -> None:
+    lock = info.lock_file
+    if lock is None:
+        raise ProjectError(
+            f"{info.root} has no uv.lock or poetry.lock", "lock the dependencies (uv lock) before --with-env"
+        )
+    if lock.name == "uv.lock":
+        _run(
+            [uv, "sync", "--frozen", "--no-dev", "--no-install-project", "--no-editable", "--inexact"],
+            info.root,
+            {**env, "UV_PROJECT_ENVIRONMENT": str(venv)},
+            "uv sync from uv.lock",
+        )
+        return
+    poetry = shutil.which("poetry")
+    if poetry is None:
+        raise BuildError(
+            "poetry.lock needs poetry (with poetry-plugin-export) to build an env pack",
+            "install poetry, or move the project to uv (uv.lock)",
+        )
+    requirements = venv.parent / "requirements.txt"
+    _run(
+        [poetry, "export", "--without-hashes", "--format", "requirements.txt", "--output", str(requirements)],
+        info.root,
+        env,
+        "poetry export",
+    )
+    _run(
+        [uv, "pip", "install", "--python", str(venv / "bin" / "python"), "-r", str(requirements)],
+        info.root,
+        env,
+        "uv pip install from poetry.lock",
+    )
+
+
+def _pack_entries(venv: Path) -> list[Entry]:
+    entries = []
+    for dirpath, dirnames, filenames in os.walk(venv):
+        here = Path(dirpath)
+        dirnames[:] = [d for d in dirnames if d not in _PRUNED_DIRS and not (here / d).is_symlink()]
+        rel = here.relative_to(venv)
+        links = [d for d in os.listdir(here) if (here / d).is_symlink() and (here / d).is_dir()]
+        for name in filenames + links:
+            relative = (rel / name).as_posix()
+            if rel.as_posix() == "bin" and name in _PRUNED_BIN:
+                continue
+            if name in (".lock", "CACHEDIR.TAG", ".gitignore"):
+                continue
+            path = here / name
+            if path.is_symlink() and os.path.isabs(os.readlink(path)):
+                # An absolute link into the build machine; ship what it points at instead.
+                continue
+            entries.append(Entry(relative, path))
+    return entries
+
+
+def build_env_pack(info: ProjectInfo, out_dir: Path) -> EnvPack:
+    """Install the project's locked dependencies into a relocatable venv and pack it into ``out_dir``."""
+    uv = find_uv()
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT")}
+    env.setdefault("UV_PYTHON_DOWNLOADS", "never")
+    with tempfile.TemporaryDirectory(prefix="dbt-ferry-env-") as tmp:
+        venv = Path(tmp) / "env"
+        _run([uv, "venv", "--relocatable", "--python", sys.executable, str(venv)], info.root, env, "uv venv")
+        _install_from_lock(info, venv, uv, env)
+        site = venv / "lib" / f"python{current_python()}" / "site-packages"
+        if not (site / "dbt_ferry").is_dir():
+            raise ProjectError(
+                f"the locked dependencies of {info.root} do not include dbt-ferry",
+                "add 'dbt-ferry[job]' (and your dbt adapter) to [project] dependencies and lock again",
+            )
+        pack = EnvPack(env_pack_name(), current_python(), current_platform())
+        write_archive(_pack_entries(venv), out_dir / pack.name, level=3, threads=-1)
+    return pack
+
+
+def _python_for(version: str) -> str:
+    if current_python() == version:
+        return sys.executable
+    found = shutil.which(f"python{version}")
+    if found is None:
+        raise IntegrityError(
+            f"this env pack was built for Python {version}, which is not installed here",
+            f"run it on an image with Python {version}, or package the release with that Python",
+        )
+    return found
+
+
+def relocate_env(path: Path, python: str) -> None:
+    """Point an unpacked env at this host's interpreter for ``python`` (``3.11``)."""
+    interpreter = Path(_python_for(python))
+    bin_dir = path / "bin"
+    for name in ("python", "python3", f"python{python}"):
+        link = bin_dir / name
+        link.unlink(missing_ok=True)
+        link.symlink_to(interpreter)
+    cfg = path / "pyvenv.cfg"
+    lines = cfg.read_text(encoding="utf-8").splitlines() if cfg.is_file() else []
+    home = f"home = {Path(os.path.realpath(interpreter)).parent}"
+    lines = [home if line.startswith("home") else line for line in lines]
+    if not any(line.startswith("home") for line in lines):
+        lines.insert(0, home)
+    cfg.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def unpack_env(archive: Path, dest: Path, python: str) -> Path:
+    """Extract an env pack into ``dest`` (atomically: all or nothing) and make it runnable here."""
+    if dest.is_dir() and (dest / "pyvenv.cfg").is_file():
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    try:
+        extract_archive(archive, staging)
+        relocate_env(staging, python)
+        try:
+            staging.rename(dest)
+        except OSError:
+            if not (dest / "pyvenv.cfg").is_file():  # someone else unpacked it meanwhile: fine
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return dest

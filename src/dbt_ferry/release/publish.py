@@ -1,0 +1,116 @@
+"""Publish a built release to a store, and move channels.
+
+A release is committed by one conditional write of ``releases/<version>/release.json``. Its
+artifacts are uploaded first, under ``releases/<version>/<build_id>/``, a folder named by the
+digest of their checksums: two publishers of one version with different content never write
+the same key, and the one whose ``release.json`` lands wins. Readers never see half a release.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Literal
+
+from dbt_ferry.core.errors import ReleaseConflictError, StorePreconditionError
+from dbt_ferry.core.manifest import Channel, ReleaseManifest
+from dbt_ferry.core.names import channel_key, release_prefix
+from dbt_ferry.core.store import ArtifactStore, ProgressCallback
+from dbt_ferry.release.catalog import artifact_key, manifest_key, read_channel, read_manifest
+from dbt_ferry.release.package import BuiltRelease
+
+log = logging.getLogger(__name__)
+
+PublishStatus = Literal["published", "unchanged", "replaced"]
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    manifest: ReleaseManifest
+    store_url: str
+    status: PublishStatus
+    promoted: Channel | None = None
+
+
+def _existing(store: ArtifactStore, version: str) -> ReleaseManifest | None:
+    if store.size(manifest_key(version)) is None:
+        return None
+    return read_manifest(store, version)
+
+
+def _upload_artifacts(store: ArtifactStore, built: BuiltRelease, progress: ProgressCallback | None) -> None:
+    for artifact in built.manifest.artifacts:
+        key = artifact_key(built.manifest, artifact.name)
+        if store.size(key) == artifact.size:
+            # The folder is named by the content digest and uploads are atomic: present means whole.
+            if progress:
+                progress(artifact.size)
+            continue
+        store.upload(key, built.path(artifact), progress=progress)
+
+
+def _build_keys(store: ArtifactStore, manifest: ReleaseManifest) -> list[str]:
+    return store.list_keys(f"{release_prefix(manifest.version)}{manifest.build_id}/")
+
+
+def _conflict(store: ArtifactStore, mine: ReleaseManifest, theirs: ReleaseManifest) -> ReleaseConflictError:
+    return ReleaseConflictError(
+        f"version {mine.version} is already published in {store.url} with other content "
+        f"(published build {theirs.build_id}, created {theirs.created_at:%Y-%m-%d %H:%M}; yours {mine.build_id})",
+        "bump the version in pyproject.toml, or pass --force to replace the published release",
+    )
+
+
+def publish_release(
+    store: ArtifactStore,
+    built: BuiltRelease,
+    *,
+    environment: str | None = None,
+    promote: bool = False,
+    force: bool = False,
+    progress: ProgressCallback | None = None,
+) -> PublishResult:
+    """Upload ``built`` to ``store``; refuse to change a published version unless ``force``."""
+    manifest = built.manifest
+    version = manifest.version
+    existing = _existing(store, version)
+    status: PublishStatus = "published"
+    if existing is not None:
+        if existing.build_id == manifest.build_id:
+            status = "unchanged"
+        elif not force:
+            raise _conflict(store, manifest, existing)
+        else:
+            status = "replaced"
+    _upload_artifacts(store, built, progress)
+    if status == "published":
+        try:
+            store.write_bytes(manifest_key(version), manifest.to_json(), if_absent=True)
+        except StorePreconditionError:
+            winner = read_manifest(store, version)
+            if winner.build_id != manifest.build_id:
+                store.delete(_build_keys(store, manifest))
+                raise _conflict(store, manifest, winner) from None
+            status = "unchanged"
+        else:
+            # Guard against stores whose conditional write is not atomic: the manifest read
+            # back must be ours, or we lost.
+            winner = read_manifest(store, version)
+            if winner.build_id != manifest.build_id:
+                store.delete(_build_keys(store, manifest))
+                raise _conflict(store, manifest, winner)
+    elif status == "replaced" and existing is not None:
+        store.write_bytes(manifest_key(version), manifest.to_json())
+        store.delete(_build_keys(store, existing))
+        log.warning("replaced published release %s (build %s -> %s)", version, existing.build_id, manifest.build_id)
+    channel = promote_release(store, environment, version) if promote and environment else None
+    return PublishResult(manifest, store.url, status, channel)
+
+
+def promote_release(store: ArtifactStore, environment: str, version: str) -> Channel:
+    """Point ``environment``'s channel at ``version`` (deploy or rollback), in one atomic write."""
+    read_manifest(store, version)  # raises with the list of published versions
+    current = read_channel(store, environment)
+    channel = Channel(version=version, previous=current.version if current else None)
+    store.write_bytes(channel_key(environment), channel.to_json())
+    return channel

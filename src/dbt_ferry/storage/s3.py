@@ -1,0 +1,150 @@
+"""A store in an S3 bucket under a prefix, through boto3.
+
+Endpoints follow boto3's standard settings (``AWS_ENDPOINT_URL``, ``AWS_ENDPOINT_URL_S3``), so any
+S3-compatible server works. Transfers are multipart and concurrent; throttling and 5xx answers are
+retried with backoff. Every botocore exception stops here and becomes a :class:`StoreError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import botocore.exceptions
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+
+from dbt_ferry.core.errors import StoreError, StoreNotFoundError, StorePreconditionError
+from dbt_ferry.core.store import ProgressCallback
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3.client import S3Client
+    from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
+
+_MB = 1024 * 1024
+TRANSFER = TransferConfig(
+    multipart_threshold=32 * _MB,
+    multipart_chunksize=16 * _MB,
+    max_concurrency=8,
+    use_threads=True,
+)
+CLIENT_CONFIG = Config(
+    retries={"max_attempts": 6, "mode": "standard"},
+    connect_timeout=5,
+    read_timeout=60,
+    max_pool_connections=16,
+)
+
+
+class S3Store:
+    def __init__(self, bucket: str, prefix: str = "", region: str | None = None) -> None:
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.region = region
+        self._client: S3Client | None = None
+
+    @property
+    def url(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}" if self.prefix else f"s3://{self.bucket}"
+
+    def __repr__(self) -> str:
+        return f"S3Store({self.url})"
+
+    @property
+    def client(self) -> S3Client:
+        if self._client is None:
+            with self._errors("connect"):
+                session = boto3.session.Session(region_name=self.region)
+                self._client = session.client("s3", config=CLIENT_CONFIG)
+        return self._client
+
+    def _key(self, key: str) -> str:
+        key = key.lstrip("/")
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    @contextmanager
+    def _errors(self, action: str, key: str | None = None) -> Iterator[None]:
+        where = f"s3://{self.bucket}/{self._key(key)}" if key is not None else self.url
+        try:
+            yield
+        except botocore.exceptions.NoCredentialsError:
+            raise StoreError(
+                f"no AWS credentials found to {action} {where}",
+                "configure credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or a task role)",
+            ) from None
+        except botocore.exceptions.EndpointConnectionError as exc:
+            raise StoreError(
+                f"cannot reach the S3 endpoint {exc.kwargs.get('endpoint_url', '')} to {action} {where}",
+                "check the network, AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_S3 and the region",
+            ) from None
+        except botocore.exceptions.ClientError as exc:
+            raise self._client_error(exc, action, where) from None
+        except botocore.exceptions.BotoCoreError as exc:
+            raise StoreError(f"cannot {action} {where}: {exc}") from None
+
+    def _client_error(self, exc: botocore.exceptions.ClientError, action: str, where: str) -> StoreError:
+        error: dict[str, Any] = dict(exc.response.get("Error", {}))
+        code = str(error.get("Code", ""))
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if code == "NoSuchBucket":
+            return StoreError(f"bucket {self.bucket} does not exist", "create it, or fix the store's bucket name")
+        if code in ("NoSuchKey", "404", "NotFound") or status == 404:
+            return StoreNotFoundError(f"{where} does not exist")
+        if code in ("PreconditionFailed", "ConditionalRequestConflict") or status in (412,):
+            return StorePreconditionError(f"{where} already exists")
+        if code in ("AccessDenied", "403", "Forbidden") or status == 403:
+            return StoreError(
+                f"access denied to {action} {where}",
+                "grant the role s3:GetObject/PutObject/ListBucket on the store prefix",
+            )
+        if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken"):
+            return StoreError(f"AWS rejected the credentials ({code}) to {action} {where}", "refresh them")
+        message = error.get("Message") or code or str(exc)
+        return StoreError(f"cannot {action} {where}: {message}")
+
+    def read_bytes(self, key: str) -> bytes:
+        with self._errors("read", key):
+            body = self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
+            with body:
+                return body.read()
+
+    def write_bytes(self, key: str, data: bytes, *, if_absent: bool = False) -> None:
+        extra: dict[str, Any] = {"IfNoneMatch": "*"} if if_absent else {}
+        with self._errors("write", key):
+            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, **extra)
+
+    def upload(self, key: str, source: Path, *, progress: ProgressCallback | None = None) -> None:
+        with self._errors("upload", key):
+            self.client.upload_file(str(source), self.bucket, self._key(key), Config=TRANSFER, Callback=progress)
+
+    def download(self, key: str, dest: Path, *, progress: ProgressCallback | None = None) -> None:
+        with self._errors("download", key):
+            self.client.download_file(self.bucket, self._key(key), str(dest), Config=TRANSFER, Callback=progress)
+
+    def size(self, key: str) -> int | None:
+        try:
+            with self._errors("inspect", key):
+                head = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+        except StoreNotFoundError:
+            return None
+        return int(head["ContentLength"])
+
+    def list_keys(self, prefix: str) -> list[str]:
+        full = self._key(prefix) if prefix else (f"{self.prefix}/" if self.prefix else "")
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        keys: list[str] = []
+        with self._errors("list", prefix):
+            paginator = self.client.get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=full):
+                keys.extend(obj["Key"][strip:] for obj in page.get("Contents", []))
+        return sorted(keys)
+
+    def delete(self, keys: list[str]) -> None:
+        with self._errors("delete"):
+            for start in range(0, len(keys), 1000):
+                batch: list[ObjectIdentifierTypeDef] = [{"Key": self._key(k)} for k in keys[start : start + 1000]]
+                if batch:
+                    self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
