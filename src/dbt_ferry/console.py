@@ -8,14 +8,17 @@ from contextlib import contextmanager
 
 from rich.console import Console
 from rich.logging import RichHandler
-from rich.text import Text
 from rich.progress import DownloadColumn, Progress, SpinnerColumn, TextColumn, TransferSpeedColumn
+from rich.text import Text
 
 from dbt_ferry.core.store import ProgressCallback
 
 # Markup is off: messages carry user text such as "[build 1a2b]" that must print as it is.
 out = Console(highlight=False, soft_wrap=True, markup=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
+for _console in (out, err):
+    if not _console.is_terminal:
+        _console.width = 160  # logs and pipes: do not squeeze tables into 80 columns
 
 
 def configure_logging(debug: bool = False) -> None:
@@ -53,6 +56,7 @@ def transfer_progress(description: str) -> Iterator[ProgressCallback | None]:
 
 
 def error(message: str) -> None:
-    err.print(f"[bold red]Error:[/] {message}", markup=True, highlight=False) if err.is_terminal else err.print(
-        f"Error: {message}", markup=False
-    )
+    if err.is_terminal:
+        err.print(Text.assemble(("Error:", "bold red"), f" {message}"))
+    else:
+        err.print(f"Error: {message}")

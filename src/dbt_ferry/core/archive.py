@@ -18,7 +18,7 @@ from typing import BinaryIO
 
 import zstandard
 
-from dbt_ferry.core.errors import UnsafeArchiveError
+from dbt_ferry.core.errors import IntegrityError, UnsafeArchiveError
 
 #: mtime written for every member, so that the same tree always gives the same bytes.
 FIXED_MTIME = 315532800  # 1980-01-01T00:00:00Z
@@ -147,49 +147,70 @@ def extract_stream(stream: BinaryIO, dest: Path) -> list[str]:
     seen: set[PurePosixPath] = set()
     names: list[str] = []
     links: list[Path] = []
-    with tarfile.open(fileobj=stream, mode="r|") as tar:
-        for member in tar:
-            relative = _member_path(member.name)
-            if relative in seen and not member.isdir():
-                raise UnsafeArchiveError(f"archive member {relative} appears twice")
-            seen.add(relative)
-            if member.ischr() or member.isblk() or member.isfifo() or member.isdev():
-                raise UnsafeArchiveError(f"archive member {relative} is a device or fifo")
-            parent = _resolved_parent(root, relative)
-            path = parent / relative.name
-            if path.is_symlink():
-                raise UnsafeArchiveError(f"archive member {relative} would overwrite a link")
-            if member.isdir():
-                path.mkdir(exist_ok=True)
-                os.chmod(path, 0o755)  # noqa: S103 - directories of a release are world-readable
-            elif member.issym():
-                _check_link_target(root, relative, member.linkname, hard=False)
-                os.symlink(member.linkname, path)
-                links.append(path)
-            elif member.islnk():
-                target = _check_link_target(root, relative, member.linkname, hard=True)
-                if not target.is_file() or target.is_symlink():
-                    raise UnsafeArchiveError(
-                        f"hard link {relative} -> {member.linkname} names no extracted regular file"
-                    )
-                os.link(target, path)
-            elif member.isreg():
-                source = tar.extractfile(member)
-                if source is None:  # pragma: no cover - regular members always have data
-                    raise UnsafeArchiveError(f"archive member {relative} has no data")
-                mode = 0o755 if member.mode & 0o100 else 0o644
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
-                with os.fdopen(fd, "wb") as out:
-                    while chunk := source.read(_COPY_CHUNK):
-                        out.write(chunk)
-            else:
-                raise UnsafeArchiveError(f"archive member {relative} has an unsupported type")
-            names.append(str(relative))
+    try:
+        with tarfile.open(fileobj=stream, mode="r|") as tar:
+            for member in tar:
+                names.append(str(_extract_member(tar, member, root, seen, links)))
+    except tarfile.TarError as exc:
+        raise IntegrityError(f"the archive is corrupt: {exc}", "fetch or package it again") from None
     # A link can be made to escape by a later member (a -> b/.., then b -> .): check the end state.
     for link in links:
         if not _inside(root, Path(os.path.realpath(link))):
             raise UnsafeArchiveError(f"link {link.relative_to(root)} leaves the target")
     return names
+
+
+def _extract_member(
+    tar: tarfile.TarFile, member: tarfile.TarInfo, root: Path, seen: set[PurePosixPath], links: list[Path]
+) -> PurePosixPath:
+    relative = _member_path(member.name)
+    try:
+        _write_member(tar, member, relative, root, seen, links)
+    except OSError as exc:
+        raise UnsafeArchiveError(f"cannot extract archive member {relative}: {exc.strerror or exc}") from None
+    return relative
+
+
+def _write_member(
+    tar: tarfile.TarFile,
+    member: tarfile.TarInfo,
+    relative: PurePosixPath,
+    root: Path,
+    seen: set[PurePosixPath],
+    links: list[Path],
+) -> None:
+    if relative in seen and not member.isdir():
+        raise UnsafeArchiveError(f"archive member {relative} appears twice")
+    seen.add(relative)
+    if member.ischr() or member.isblk() or member.isfifo() or member.isdev():
+        raise UnsafeArchiveError(f"archive member {relative} is a device or fifo")
+    parent = _resolved_parent(root, relative)
+    path = parent / relative.name
+    if path.is_symlink():
+        raise UnsafeArchiveError(f"archive member {relative} would overwrite a link")
+    if member.isdir():
+        path.mkdir(exist_ok=True)
+        os.chmod(path, 0o755)  # noqa: S103 - directories of a release are world-readable
+    elif member.issym():
+        _check_link_target(root, relative, member.linkname, hard=False)
+        os.symlink(member.linkname, path)
+        links.append(path)
+    elif member.islnk():
+        target = _check_link_target(root, relative, member.linkname, hard=True)
+        if not target.is_file() or target.is_symlink():
+            raise UnsafeArchiveError(f"hard link {relative} -> {member.linkname} names no extracted regular file")
+        os.link(target, path)
+    elif member.isreg():
+        source = tar.extractfile(member)
+        if source is None:  # pragma: no cover - regular members always have data
+            raise UnsafeArchiveError(f"archive member {relative} has no data")
+        mode = 0o755 if member.mode & 0o100 else 0o644
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+        with os.fdopen(fd, "wb") as out:
+            while chunk := source.read(_COPY_CHUNK):
+                out.write(chunk)
+    else:
+        raise UnsafeArchiveError(f"archive member {relative} has an unsupported type")
 
 
 def extract_archive(archive: Path, dest: Path) -> list[str]:

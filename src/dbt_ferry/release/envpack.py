@@ -40,7 +40,7 @@ def current_python() -> str:
 
 
 def current_platform() -> str:
-    return sysconfig.get_platform().replace("_", "-").replace(".", "-")
+    return sysconfig.get_platform().replace(" ", "-")
 
 
 def env_pack_name(python: str | None = None, platform: str | None = None) -> str:

@@ -1,0 +1,49 @@
+# dbt-ferry: `make demo` and `make test` do all the set-up on a machine with only Python.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+# uv: the one on PATH, or one installed with pip into .tools/ on first use.
+UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
+VENV := $(CURDIR)/.venv
+BIN := $(VENV)/bin
+
+export UV_PYTHON_DOWNLOADS := never
+export DBT_SEND_ANONYMOUS_USAGE_STATS := false
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export DO_NOT_TRACK := 1
+# The env pack and the tests call uv as a program: make the one we use findable.
+export PATH := $(dir $(UV)):$(PATH)
+
+.PHONY: help install demo check test test-fast bench clean
+
+help:
+	@echo "make demo   package, publish and fetch the example dbt project (installs everything first)"
+	@echo "make test   lint, types and the whole test suite"
+	@echo "make check  lint and types only"
+
+$(CURDIR)/.tools/bin/uv:
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --target $(CURDIR)/.tools uv
+
+$(VENV)/.installed: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --locked --all-extras --python $(PYTHON)
+	@touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	@bash scripts/demo.sh
+
+check: install
+	$(BIN)/ruff check src tests examples
+	$(BIN)/ruff format --check src tests examples
+	$(BIN)/mypy
+
+test: check
+	$(BIN)/pytest -p no:cacheprovider
+
+test-fast: install
+	$(BIN)/pytest -m "not slow" -p no:cacheprovider
+
+clean:
+	rm -rf .demo .tools .venv .mypy_cache .ruff_cache .pytest_cache dist

@@ -1,0 +1,76 @@
+"""Shared fixtures: a real S3 endpoint (moto server over HTTP), the example project, a clean env."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+import requests
+from moto.server import ThreadedMotoServer
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE = REPO / "examples" / "shop"
+
+# Never talk to real AWS from tests, and keep dbt and Prefect quiet.
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    }
+)
+for _name in ("DBT_FERRY_ENV", "DBT_FERRY_STORE", "DBT_FERRY_PROJECT_DIR", "DBT_FERRY_TARGET", "AWS_PROFILE"):
+    os.environ.pop(_name, None)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    """One S3/STS/Glue/ECS emulator for the session, on loopback; tests reset it through ``s3``."""
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A freshly reset emulator, with boto3 pointed at it the standard way (AWS_ENDPOINT_URL)."""
+    requests.post(f"{moto_server}/moto-api/reset", timeout=10).raise_for_status()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
+    yield moto_server
+
+
+@pytest.fixture
+def bucket(aws: str) -> str:
+    name = "ferry-test-bucket"
+    boto3.client("s3").create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    return name
+
+
+@pytest.fixture
+def shop(tmp_path: Path) -> Path:
+    """A private copy of the example dbt project, without build output."""
+    dest = tmp_path / "shop"
+    shutil.copytree(
+        EXAMPLE,
+        dest,
+        ignore=shutil.ignore_patterns("target", "logs", "dbt_packages", ".ferry", "*.duckdb", ".venv"),
+    )
+    return dest
