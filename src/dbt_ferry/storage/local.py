@@ -95,7 +95,7 @@ class LocalStore:
         path = self._path(key)
         try:
             src = path.open("rb")
-        except FileNotFoundError:
+        except (FileNotFoundError, IsADirectoryError):
             raise StoreNotFoundError(f"{path} does not exist") from None
         with src, dest.open("wb") as dst:
             while chunk := src.read(_CHUNK):

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import boto3
+import boto3.exceptions
 import botocore.exceptions
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
@@ -45,6 +46,7 @@ class S3Store:
         self.prefix = prefix.strip("/")
         self.region = region
         self._client: S3Client | None = None
+        self._bucket_seen = False
 
     @property
     def url(self) -> str:
@@ -82,6 +84,12 @@ class S3Store:
             ) from None
         except botocore.exceptions.ClientError as exc:
             raise self._client_error(exc, action, where) from None
+        except boto3.exceptions.S3UploadFailedError as exc:
+            # The transfer manager wraps the service's answer; map the original.
+            cause = exc.__context__
+            if isinstance(cause, botocore.exceptions.ClientError):
+                raise self._client_error(cause, action, where) from None
+            raise StoreError(f"cannot {action} {where}: {exc}") from None
         except botocore.exceptions.BotoCoreError as exc:
             raise StoreError(f"cannot {action} {where}: {exc}") from None
 
@@ -121,19 +129,37 @@ class S3Store:
             self.client.upload_file(str(source), self.bucket, self._key(key), Config=TRANSFER, Callback=progress)
 
     def download(self, key: str, dest: Path, *, progress: ProgressCallback | None = None) -> None:
-        with self._errors("download", key):
-            self.client.download_file(self.bucket, self._key(key), str(dest), Config=TRANSFER, Callback=progress)
+        try:
+            with self._errors("download", key):
+                self.client.download_file(self.bucket, self._key(key), str(dest), Config=TRANSFER, Callback=progress)
+        except StoreNotFoundError:
+            self._check_bucket()
+            raise
 
     def size(self, key: str) -> int | None:
         try:
             with self._errors("inspect", key):
                 head = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
         except StoreNotFoundError:
+            self._check_bucket()
             return None
         return int(head["ContentLength"])
 
+    def _check_bucket(self) -> None:
+        """A HEAD 404 carries no error code: ask (once per store) whether the bucket itself exists."""
+        if self._bucket_seen:
+            return
+        try:
+            with self._errors("inspect", ""):
+                self.client.head_bucket(Bucket=self.bucket)
+        except StoreNotFoundError:
+            raise StoreError(f"bucket {self.bucket} does not exist", "create it, or fix the store's bucket name") from None
+        self._bucket_seen = True
+
     def list_keys(self, prefix: str) -> list[str]:
-        full = self._key(prefix) if prefix else (f"{self.prefix}/" if self.prefix else "")
+        # A prefix names a folder, as on the local store: "a" lists a/..., never ab/...
+        folder = prefix.strip("/")
+        full = self._key(folder + "/") if folder else (f"{self.prefix}/" if self.prefix else "")
         strip = len(self.prefix) + 1 if self.prefix else 0
         keys: list[str] = []
         with self._errors("list", prefix):
