@@ -74,3 +74,27 @@ def shop(tmp_path: Path) -> Path:
         ignore=shutil.ignore_patterns("target", "logs", "dbt_packages", ".ferry", "*.duckdb", ".venv"),
     )
     return dest
+
+
+@pytest.fixture(scope="session")
+def prefect_api() -> Iterator[str]:
+    """A real Prefect server for the session (Prefect's own test harness, SQLite in a temp dir).
+
+    Yields the API URL, for subprocesses; in this process the harness' settings are active.
+    """
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=60):
+        yield str(PREFECT_API_URL.value())
+
+
+def publish_shop(project: Path, store: Path, *, environment: str = "local", with_env: bool = False) -> None:
+    """Package ``project`` and publish it to the local ``store``, promoted in ``environment``."""
+    from dbt_ferry.config.loader import load_project
+    from dbt_ferry.release.package import package_release
+    from dbt_ferry.release.publish import publish_release
+    from dbt_ferry.storage.local import LocalStore
+
+    built = package_release(load_project(project), project.parent / f"build-{project.name}", with_env=with_env)
+    publish_release(LocalStore(store), built, environment=environment, promote=True, force=True)

@@ -11,6 +11,7 @@ import click
 
 from dbt_ferry import __version__
 from dbt_ferry.cli.release import fetch_cmd, package_cmd, promote_cmd, publish_cmd, releases_cmd
+from dbt_ferry.cli.run import run_cmd
 from dbt_ferry.console import configure_logging, error
 from dbt_ferry.core.constants import ENV_DEBUG, ENVIRONMENT_VARIABLES
 from dbt_ferry.core.errors import EXIT_CODES, FerryError
@@ -43,6 +44,7 @@ cli.add_command(publish_cmd)
 cli.add_command(releases_cmd)
 cli.add_command(promote_cmd)
 cli.add_command(fetch_cmd)
+cli.add_command(run_cmd)
 
 
 def main(argv: list[str] | None = None) -> Any:

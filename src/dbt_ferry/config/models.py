@@ -36,6 +36,61 @@ class PackageConfig(_Frozen):
     exclude: tuple[str, ...] = ()
 
 
+#: dbt events forwarded to the Prefect task log by default: node results, the run summary, and what
+#: tells where a run stands. Events at or above ``events.level`` are forwarded whatever their name.
+DEFAULT_EVENTS: tuple[str, ...] = (
+    "MainReportVersion",
+    "FoundStats",
+    "ConcurrencyLine",
+    "LogModelResult",
+    "LogTestResult",
+    "LogSeedResult",
+    "LogSnapshotResult",
+    "LogFreshnessResult",
+    "LogNodeResult",
+    "LogNodeNoOpResult",
+    "LogBatchResult",
+    "LogFunctionResult",
+    "LogSkipBecauseError",
+    "FinishedRunningStats",
+    "EndOfRunSummary",
+    "StatsLine",
+    "RunResultError",
+    "RunResultErrorNoMessage",
+    "RunResultFailure",
+    "RunResultWarning",
+    "RunResultWarningMessage",
+    "NoNodesForSelectionCriteria",
+    "NoNodesSelected",
+    "DepsInstallInfo",
+    "DepsStartPackageInstall",
+    "DebugCmdOut",
+    "DebugCmdResult",
+    "MainEncounteredError",
+    "MainKeyboardInterrupt",
+)
+
+EventLevel = Literal["debug", "info", "warn", "error"]
+
+
+class EventsConfig(_Frozen):
+    """Which dbt events reach the Prefect task log."""
+
+    level: EventLevel = "warn"
+    names: tuple[str, ...] = DEFAULT_EVENTS
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+
+class NotifyConfig(_Frozen):
+    """Where failures are reported. Secrets stay in environment variables: ``${VAR}`` in a URL is expanded."""
+
+    urls: tuple[str, ...] = ()
+    block: str | None = None
+    on: Literal["failure", "always", "never"] = "failure"
+    timeout: float = Field(default=10.0, gt=0, le=60)
+
+
 class EnvironmentConfig(_Frozen):
     """One environment, after its overlay has been laid over the base section."""
 
@@ -47,6 +102,9 @@ class EnvironmentConfig(_Frozen):
     ci: bool = False
     docs: bool = True
     package: PackageConfig = PackageConfig()
+    events: EventsConfig = EventsConfig()
+    notify: NotifyConfig = NotifyConfig()
+    fail_on_empty_selection: bool = True
 
     def profiles_path(self) -> str:
         return self.profiles.format(env=self.name)

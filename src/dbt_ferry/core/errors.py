@@ -80,6 +80,10 @@ class BuildError(FerryError):
     exit_code = 9
 
 
+class NotifyError(FerryError):
+    """A notification could not be delivered. Logged, never turned into an exit code."""
+
+
 EXIT_CODES: dict[int, str] = {
     0: "success: everything dbt ran passed",
     1: "dbt ran and a node errored or a test failed",
@@ -90,5 +94,7 @@ EXIT_CODES: dict[int, str] = {
     ReleaseConflictError.exit_code: "release version already published with other content",
     IntegrityError.exit_code: "checksum mismatch or unsafe archive",
     StoreError.exit_code: "store unreachable (credentials, bucket, endpoint)",
-    BuildError.exit_code: "an external build step failed (uv, git)",
+    BuildError.exit_code: "an external build step failed (uv, poetry)",
+    130: "interrupted (Ctrl-C)",
+    143: "the job was stopped by SIGTERM (ECS stopping the task); what existed was published",
 }

@@ -46,6 +46,8 @@ class ReleaseManifest(_Frozen):
     dbt_version: str | None = None
     python_version: str
     dbt_ferry_version: str
+    #: environment name -> AWS account id, so that a container can tell its environment from STS.
+    aws_accounts: dict[str, str] = Field(default_factory=dict)
     artifacts: tuple[Artifact, ...]
 
     def artifact(self, name: str) -> Artifact | None:

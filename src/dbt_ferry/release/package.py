@@ -166,6 +166,7 @@ def package_release(config: ProjectConfig, out: Path | None = None, *, with_env:
             dbt_version=info.dbt_version,
             python_version=f"{sys.version_info.major}.{sys.version_info.minor}",
             dbt_ferry_version=__version__,
+            aws_accounts={n: e.aws_account_id for n, e in environments.items() if e.aws_account_id},
             artifacts=tuple(artifacts),
         )
         (staging / MANIFEST_NAME).write_bytes(manifest.to_json())

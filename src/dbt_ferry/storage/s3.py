@@ -153,7 +153,9 @@ class S3Store:
             with self._errors("inspect", ""):
                 self.client.head_bucket(Bucket=self.bucket)
         except StoreNotFoundError:
-            raise StoreError(f"bucket {self.bucket} does not exist", "create it, or fix the store's bucket name") from None
+            raise StoreError(
+                f"bucket {self.bucket} does not exist", "create it, or fix the store's bucket name"
+            ) from None
         self._bucket_seen = True
 
     def list_keys(self, prefix: str) -> list[str]:

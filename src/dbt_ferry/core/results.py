@@ -1,0 +1,103 @@
+"""Result records read from dbt's ``run_results.json``: counts, failures, slowest nodes.
+
+Tolerant by design: fields added by newer dbt versions are ignored, missing optional ones are
+``None``. Nothing here imports dbt.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+FAILED_STATUSES = frozenset({"error", "fail", "runtime error"})
+WARN_STATUSES = frozenset({"warn"})
+
+
+@dataclass(frozen=True)
+class NodeResult:
+    unique_id: str
+    status: str
+    execution_time: float
+    message: str | None
+    thread_id: str | None
+    failures: int | None
+    relation_name: str | None = None
+
+    @property
+    def resource_type(self) -> str:
+        return self.unique_id.split(".", 1)[0]
+
+    @property
+    def name(self) -> str:
+        return self.unique_id.rsplit(".", 1)[-1] if self.resource_type != "test" else self.unique_id.split(".")[2]
+
+    @property
+    def failed(self) -> bool:
+        return self.status in FAILED_STATUSES
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    invocation_id: str | None
+    command: str | None
+    elapsed: float | None
+    generated_at: str | None
+    dbt_version: str | None
+    results: tuple[NodeResult, ...] = field(default_factory=tuple)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return dict(sorted(Counter(r.status for r in self.results).items()))
+
+    @property
+    def failures(self) -> list[NodeResult]:
+        return [r for r in self.results if r.failed]
+
+    @property
+    def warnings(self) -> list[NodeResult]:
+        return [r for r in self.results if r.status in WARN_STATUSES]
+
+    def slowest(self, n: int = 10) -> list[NodeResult]:
+        return sorted(self.results, key=lambda r: r.execution_time, reverse=True)[:n]
+
+    def counts_line(self) -> str:
+        return ", ".join(f"{count} {status}" for status, count in self.counts.items()) or "no nodes"
+
+
+def _node(raw: dict[str, Any]) -> NodeResult:
+    failures = raw.get("failures")
+    return NodeResult(
+        unique_id=str(raw.get("unique_id", "")),
+        status=str(raw.get("status", "unknown")),
+        execution_time=float(raw.get("execution_time") or 0.0),
+        message=raw.get("message"),
+        thread_id=raw.get("thread_id"),
+        failures=int(failures) if isinstance(failures, int | float) else None,
+        relation_name=raw.get("relation_name"),
+    )
+
+
+def parse_run_results(data: dict[str, Any]) -> RunSummary:
+    metadata = data.get("metadata") or {}
+    args = data.get("args") or {}
+    return RunSummary(
+        invocation_id=metadata.get("invocation_id"),
+        command=args.get("which"),
+        elapsed=data.get("elapsed_time"),
+        generated_at=metadata.get("generated_at"),
+        dbt_version=metadata.get("dbt_version"),
+        results=tuple(_node(r) for r in data.get("results") or [] if isinstance(r, dict)),
+    )
+
+
+def read_run_results(path: Path) -> RunSummary | None:
+    """The summary of ``path``, or ``None`` when dbt wrote none (it could not run)."""
+    try:
+        return parse_run_results(json.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        return None
+    except (ValueError, OSError):
+        return None

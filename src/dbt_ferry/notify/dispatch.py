@@ -1,0 +1,56 @@
+"""Send a notification to every configured target; report problems, never raise."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Mapping
+
+from dbt_ferry.config.models import NotifyConfig
+from dbt_ferry.core.errors import NotifyError
+from dbt_ferry.core.notification import Notification, Notifier
+from dbt_ferry.notify.apprise_notifier import AppriseNotifier
+from dbt_ferry.notify.slack import SlackWebhookNotifier, is_slack_webhook
+
+log = logging.getLogger(__name__)
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def expand(url: str, environ: Mapping[str, str]) -> str:
+    """Replace ``${VAR}`` by the variable's value; a missing variable is an error."""
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in environ or not environ[name]:
+            raise NotifyError(f"notification URL needs ${{{name}}}, which is not set", f"set {name}")
+        return environ[name]
+
+    return _VAR.sub(value, url)
+
+
+def _redact(url: str) -> str:
+    return url.split("://", 1)[0] + "://…" if "://" in url else "…"
+
+
+def notifier_for(url: str, timeout: float) -> Notifier:
+    if is_slack_webhook(url):
+        return SlackWebhookNotifier(url, timeout)
+    return AppriseNotifier(url, timeout)
+
+
+def send_notification(
+    config: NotifyConfig, notification: Notification, environ: Mapping[str, str] | None = None
+) -> list[str]:
+    """Deliver to each URL of ``config``; return what went wrong (the caller logs, the job goes on)."""
+    env = os.environ if environ is None else environ
+    problems = []
+    for template in config.urls:
+        try:
+            url = expand(template, env)
+            notifier_for(url, config.timeout).send(notification)
+            log.info("notification sent to %s", _redact(url))
+        except NotifyError as exc:
+            problems.append(f"notification to {_redact(template)} failed: {exc}")
+            log.warning("notification to %s failed: %s", _redact(template), exc)
+    return problems

@@ -1,0 +1,47 @@
+"""What a job's notification says."""
+
+from __future__ import annotations
+
+from dbt_ferry.core.notification import Notification
+from dbt_ferry.core.results import RunSummary
+
+MAX_FAILURES = 5
+_MAX_MESSAGE = 300
+
+
+def _clip(text: str, limit: int = _MAX_MESSAGE) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def failure_notification(
+    *,
+    project: str,
+    environment: str,
+    version: str,
+    exit_code: int,
+    outcome: str,
+    summary: RunSummary | None,
+    error: str | None,
+    flow_run: str | None,
+    flow_run_url: str | None,
+    problems: list[str] | None = None,
+) -> Notification:
+    success = exit_code == 0
+    title = f"dbt-ferry {'succeeded' if success else 'FAILED'}: {project} {version} in {environment}"
+    lines = [f"{outcome} (exit code {exit_code})"]
+    if summary is not None:
+        lines.append(f"Nodes: {summary.counts_line()}")
+        failures = summary.failures
+        for node in failures[:MAX_FAILURES]:
+            lines.append(f"• {node.unique_id} [{node.status}]: {_clip(node.message or 'no message')}")
+        if len(failures) > MAX_FAILURES:
+            lines.append(f"… and {len(failures) - MAX_FAILURES} more failing nodes")
+    if error:
+        lines.append(f"Error: {_clip(error, 600)}")
+    for problem in problems or []:
+        lines.append(f"Also: {_clip(problem)}")
+    if flow_run_url or flow_run:
+        lines.append(f"Prefect flow run: {flow_run_url or flow_run}")
+    facts = {"project": project, "environment": environment, "version": version, "exit code": str(exit_code)}
+    return Notification(title=title, body="\n".join(lines), success=success, facts=facts, link=flow_run_url)

@@ -1,0 +1,174 @@
+"""The first half of a job: resolve the environment, fetch the release, enter its environment.
+
+Needs only dbt-ferry's bootstrap dependencies (no dbt, no Prefect): this is what the container
+image runs before it hands over to the release's packed Python.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dbt_ferry.config.loader import (
+    Overrides,
+    ProjectConfig,
+    load_project,
+    project_dir_from,
+    resolve_environment,
+    resolve_environment_name,
+)
+from dbt_ferry.config.models import EnvironmentConfig, LocalStoreConfig, StoreConfig
+from dbt_ferry.config.store_url import parse_store_url
+from dbt_ferry.core.constants import ENV_ENVIRONMENT, ENV_STORE
+from dbt_ferry.core.errors import ConfigError, FerryError
+from dbt_ferry.core.names import clean_value
+from dbt_ferry.core.store import ArtifactStore
+from dbt_ferry.release.catalog import published_versions, read_channel, read_manifest
+from dbt_ferry.release.fetch import FetchedRelease, fetch_release
+from dbt_ferry.runtime.spec import JobRequest, JobSpec
+from dbt_ferry.storage import open_store
+
+log = logging.getLogger(__name__)
+
+ENV_WORK_DIR = "DBT_FERRY_WORK_DIR"
+
+
+def _accounts_from_store(store: ArtifactStore) -> dict[str, str]:
+    versions = published_versions(store)
+    return read_manifest(store, versions[0]).aws_accounts if versions else {}
+
+
+def detect_environment(project: ProjectConfig, store: ArtifactStore | None) -> str:
+    """Match the AWS account id of the current credentials against the configured environments."""
+    from dbt_ferry.runtime.aws import caller_account_id
+
+    accounts: dict[str, str] = {}
+    for name in project.environments:
+        account = resolve_environment(project, name, environ={}).aws_account_id
+        if account:
+            accounts[name] = account
+    where = project.source
+    if not accounts and store is not None:
+        accounts = _accounts_from_store(store)
+        where = f"the newest release in {store.url}"
+    if not accounts:
+        raise ConfigError(
+            "no environment given, and no environment has an aws_account_id to detect it",
+            f"pass --env NAME, set {ENV_ENVIRONMENT}, or set aws_account_id per environment",
+        )
+    account = caller_account_id()
+    matches = sorted(name for name, value in accounts.items() if value == account)
+    if len(matches) != 1:
+        known = ", ".join(f"{n}={a}" for n, a in sorted(accounts.items()))
+        problem = "no environment" if not matches else f"several environments ({', '.join(matches)})"
+        raise ConfigError(
+            f"{problem} configured for AWS account {account} (in {where}: {known})",
+            f"pass --env NAME or set {ENV_ENVIRONMENT}",
+        )
+    log.info("environment %s detected from AWS account %s", matches[0], account)
+    return matches[0]
+
+
+def _absolute_store(config: StoreConfig, base: Path) -> StoreConfig:
+    if isinstance(config, LocalStoreConfig) and not Path(config.path).expanduser().is_absolute():
+        return LocalStoreConfig(path=str((base / config.path).absolute()))
+    return config
+
+
+def _target_type(project_dir: Path, target: str | None) -> tuple[str | None, str | None]:
+    """The target dbt will use and its adapter type, read from the fetched profiles.yml."""
+    try:
+        project: dict[str, Any] = yaml.safe_load((project_dir / "dbt_project.yml").read_text()) or {}
+        profiles: dict[str, Any] = yaml.safe_load((project_dir / "profiles.yml").read_text()) or {}
+        profile = profiles.get(str(project.get("profile")), {})
+        chosen = target or profile.get("target")
+        output = profile.get("outputs", {}).get(chosen, {})
+        return chosen, output.get("type") if isinstance(output, dict) else None
+    except (OSError, yaml.YAMLError, AttributeError):
+        return target, None
+
+
+def prepare(request: JobRequest, *, cache_dir: Path | None = None) -> tuple[JobSpec, FetchedRelease]:
+    """Resolve, fetch and verify; return the job spec ready to run."""
+    local = load_project(project_dir_from(request.project_dir))
+    store_url = request.store or os.environ.get(ENV_STORE)
+    name = resolve_environment_name(request.environment)
+    if not name:
+        probe_store = open_store(parse_store_url(store_url)) if store_url else None
+        name = detect_environment(local, probe_store)
+    overrides = Overrides(store=store_url, target=request.target)
+    env = resolve_environment(local, name, overrides)
+    store_config = _absolute_store(env.store, local.project_dir)
+    store = open_store(store_config)
+    channel = read_channel(store, name)
+    version = clean_value(request.version) if request.version else None
+    work_root = Path(
+        tempfile.mkdtemp(prefix="dbt-ferry-run-", dir=request.work_dir or os.environ.get(ENV_WORK_DIR) or None)
+    )
+    try:
+        fetched = fetch_release(store, name, work_root / "project", version=version, cache_dir=cache_dir)
+        # The release's own configuration is authoritative from here on; flags and variables still win.
+        released = load_project(fetched.project_dir)
+        final_env: EnvironmentConfig = resolve_environment(
+            released, name, Overrides(store=store_url or _url_of(store_config), target=request.target)
+        )
+    except BaseException:
+        import shutil
+
+        shutil.rmtree(work_root, ignore_errors=True)
+        raise
+    target, target_type = _target_type(fetched.project_dir, final_env.target)
+    spec = JobSpec(
+        request=request,
+        environment=final_env,
+        store=store_config,
+        project_dir=str(fetched.project_dir),
+        work_root=str(work_root),
+        manifest=fetched.manifest,
+        channel_release=channel is not None and channel.version == fetched.manifest.version,
+        target=target,
+        target_type=target_type,
+        cleanup=not request.keep_work_dir,
+    )
+    return spec, fetched
+
+
+def _url_of(config: StoreConfig) -> str:
+    if isinstance(config, LocalStoreConfig):
+        return config.path
+    return f"s3://{config.bucket}/{config.prefix}"
+
+
+def job_runtime_available() -> bool:
+    """Whether this interpreter can run the job itself (dbt and Prefect importable)."""
+    import importlib.util
+
+    # Top-level names only: finding "dbt.cli.main" would import dbt, whose tracker configures the root logger.
+    return all(importlib.util.find_spec(m) is not None for m in ("dbt", "prefect"))
+
+
+def enter_env(spec: JobSpec, fetched: FetchedRelease) -> None:
+    """Continue in the release's packed Python: write the spec, then exec. Returns only when not needed."""
+    if fetched.env_dir is None:
+        if not job_runtime_available():
+            raise FerryError(
+                f"release {spec.manifest.version} has no env pack, and this Python has no dbt-core/prefect",
+                "publish the release with --with-env, or install dbt-ferry[job] and your dbt adapter here",
+            )
+        return
+    env_dir = fetched.env_dir
+    if Path(sys.prefix).resolve() == env_dir.resolve():
+        return
+    python = env_dir / "bin" / "python"
+    spec_file = Path(spec.work_root) / "job.json"
+    spec_file.write_text(spec.model_dump_json(), encoding="utf-8")
+    log.info("continuing in the release's environment %s", env_dir)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(python, [str(python), "-m", "dbt_ferry.runtime.job", str(spec_file)])  # noqa: S606

@@ -1,0 +1,92 @@
+"""The one place dbt is called: ``dbtRunner`` in-process, with dbt-ferry's standard flags."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+#: Commands that accept selection, threads, full-refresh.
+_SELECTING = frozenset({"build", "run", "test", "seed", "snapshot", "compile", "list", "ls", "docs", "source", "clone"})
+_NO_TARGET = frozenset({"deps", "clean", "init"})
+
+
+@dataclass(frozen=True)
+class Invocation:
+    args: tuple[str, ...]
+    exit_code: int
+    success: bool
+    error: str | None
+    elapsed: float
+    interrupted: bool = False
+
+
+def dbt_version() -> str:
+    from dbt.version import __version__
+
+    return str(__version__)
+
+
+def build_args(
+    command: Sequence[str],
+    project_dir: Path,
+    *,
+    target: str | None = None,
+    select: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    full_refresh: bool = False,
+    vars_yaml: str | None = None,
+    threads: int | None = None,
+) -> list[str]:
+    """dbt arguments for ``command``: standard flags first, then the command with its options."""
+    head = command[0] if command else "build"
+    args = [
+        "--no-use-colors",
+        "--log-level",
+        "none",
+        "--log-level-file",
+        "debug",
+        "--no-send-anonymous-usage-stats",
+        *command,
+        "--project-dir",
+        str(project_dir),
+        "--profiles-dir",
+        str(project_dir),
+    ]
+    if target and head not in _NO_TARGET:
+        args += ["--target", target]
+    if vars_yaml:
+        args += ["--vars", vars_yaml]
+    if head in _SELECTING:
+        for value in select:
+            args += ["--select", value]
+        for value in exclude:
+            args += ["--exclude", value]
+        if threads:
+            args += ["--threads", str(threads)]
+        if full_refresh and head in ("build", "run", "seed"):
+            args.append("--full-refresh")
+    return args
+
+
+def invoke(args: Sequence[str], callbacks: list[Callable[[Any], None]]) -> Invocation:
+    """Run dbt once. 0: success, 1: dbt ran and a node failed, 2: dbt could not run."""
+    from dbt.cli.main import dbtRunner
+
+    started = time.monotonic()
+    result = dbtRunner(callbacks=callbacks).invoke(list(args))
+    elapsed = time.monotonic() - started
+    exception = result.exception
+    interrupted = isinstance(exception, KeyboardInterrupt)
+    if result.success:
+        code, error = 0, None
+    elif exception is not None:
+        code, error = 2, f"{type(exception).__name__}: {exception}".strip()
+    else:
+        code, error = 1, None
+    return Invocation(tuple(args), code, bool(result.success), error, elapsed, interrupted)

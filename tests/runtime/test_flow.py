@@ -1,0 +1,148 @@
+"""Real jobs: dbt-duckdb runs of the example project through a real Prefect server."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from uuid import UUID
+
+import pytest
+from prefect import get_client
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterFlowRunId,
+    FlowRunFilter,
+    FlowRunFilterId,
+    LogFilter,
+    LogFilterTaskRunId,
+)
+from prefect.logging.handlers import APILogWorker
+
+from tests.runtime.conftest import RunJob
+
+pytestmark = [pytest.mark.slow, pytest.mark.integration]
+
+
+def _flow_run_details(flow_run_id: str) -> tuple[object, list[object], dict[str, list[str]], list[object]]:
+    APILogWorker.drain_all(timeout=10)
+    with get_client(sync_client=True) as client:
+        flow_run = client.read_flow_run(UUID(flow_run_id))
+        task_runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[UUID(flow_run_id)])))
+        logs: dict[str, list[str]] = {}
+        for task_run in task_runs:
+            records = client.read_logs(log_filter=LogFilter(task_run_id=LogFilterTaskRunId(any_=[task_run.id])))
+            logs[task_run.name] = [r.message for r in records]
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[UUID(flow_run_id)]))
+        )
+    return flow_run, task_runs, logs, artifacts
+
+
+def test_successful_job(run_job: RunJob, store: Path) -> None:
+    report = run_job()
+    assert report.exit_code == 0, report
+    assert report.outcome == "dbt build passed"
+    assert report.summary is not None
+    assert report.summary.counts == {"no-op": 1, "pass": 39, "success": 15}
+    assert [s.name for s in report.steps] == ["dbt deps", "dbt build", "dbt docs generate"]
+
+    # Published outputs: docs, the run's artifacts, the state for slim CI.
+    assert report.docs == "docs/local/index.html"
+    assert "<html" in (store / "docs" / "local" / "index.html").read_text()[:5000].lower()
+    run_dir = store / "runs" / "local" / report.summary.invocation_id  # type: ignore[operator]
+    results = json.loads((run_dir / "run_results.json").read_text())
+    assert results["args"]["which"] == "build"  # the command's results, not docs generate's
+    assert (run_dir / "manifest.json").is_file()
+    assert (run_dir / "dbt.log").is_file()
+    assert (store / "state" / "local" / "manifest.json").is_file()
+
+    flow_run, task_runs, logs, artifacts = _flow_run_details(report.flow_run_id)  # type: ignore[arg-type]
+    assert flow_run.name == "shop-local-1.0.0"  # type: ignore[attr-defined]
+    assert flow_run.state.is_completed()  # type: ignore[attr-defined]
+    expected_tags = {"dbt-ferry", "env:local", "version:1.0.0", "target:local", "target_type:duckdb"}
+    assert expected_tags <= set(flow_run.tags)  # type: ignore[attr-defined]
+    by_name = {t.name: t for t in task_runs}  # type: ignore[attr-defined]
+    assert {"dbt deps", "dbt build", "dbt docs generate"} <= set(by_name)
+    for name in ("dbt deps", "dbt build"):
+        assert by_name[name].state.is_completed()
+        assert expected_tags <= set(by_name[name].tags)
+        assert any(t.startswith("dbt:1.11") for t in by_name[name].tags)
+    build_logs = logs["dbt build"]
+    assert any("OK created sql table model main.fct_orders" in line for line in build_logs)
+    assert any(line.startswith("Done. PASS=54 WARN=0 ERROR=0 SKIP=0 NO-OP=1 TOTAL=55") for line in build_logs)
+    assert not any("\x1b[" in line for line in build_logs)
+    # The default filter keeps SQL and connection debug chatter out.
+    assert not any("Acquiring new duckdb connection" in line for line in build_logs)
+    assert len(build_logs) < 120
+    assert any("Installing local_packages/shop_utils" in line for line in logs["dbt deps"])
+    kinds = {a.type for a in artifacts}  # type: ignore[attr-defined]
+    assert {"markdown", "table"} <= kinds
+    markdown = next(a for a in artifacts if a.type == "markdown")  # type: ignore[attr-defined]
+    assert "| pass | 39 |" in markdown.data  # type: ignore[attr-defined]
+    assert "docs/local/index.html" in markdown.data  # type: ignore[attr-defined]
+
+
+def _add_model(shop: Path, name: str, sql: str) -> None:
+    (shop / "models" / "marts" / f"{name}.sql").write_text(sql)
+
+
+def test_model_with_sql_error_exits_1(run_job: RunJob, shop: Path, store: Path) -> None:
+    _add_model(shop, "broken", "select no_such_column from {{ ref('stg_orders') }}\n")
+    report = run_job()
+    assert report.exit_code == 1
+    assert report.outcome == "dbt build failed"
+    assert report.summary is not None
+    (failure,) = report.summary.failures
+    assert failure.unique_id == "model.shop.broken"
+    assert "no_such_column" in (failure.message or "")
+    assert not (store / "state" / "local").exists()  # state only after a fully successful run
+    assert report.docs == "docs/local/index.html"  # docs of what exists are still published
+    flow_run, task_runs, _, _ = _flow_run_details(report.flow_run_id)  # type: ignore[arg-type]
+    assert flow_run.state.is_failed()  # type: ignore[attr-defined]
+    assert next(t for t in task_runs if t.name == "dbt build").state.is_failed()  # type: ignore[attr-defined]
+
+
+def test_failing_test_exits_1(run_job: RunJob, shop: Path) -> None:
+    (shop / "tests" / "assert_always_fails.sql").write_text("select 1 as failure\n")
+    report = run_job()
+    assert report.exit_code == 1
+    assert report.summary is not None
+    assert [f.unique_id for f in report.summary.failures] == ["test.shop.assert_always_fails"]
+    assert report.summary.failures[0].status == "fail"
+
+
+def test_jinja_compilation_error_exits_2(run_job: RunJob, shop: Path) -> None:
+    _add_model(shop, "bad_jinja", "select {{ not_a_macro( }} 1\n")
+    report = run_job()
+    assert report.exit_code == 2
+    assert report.outcome == "dbt build could not run"
+    assert report.error and "bad_jinja" in report.error
+
+
+def test_unknown_target_exits_2(run_job: RunJob) -> None:
+    report = run_job(target="nowhere")
+    assert report.exit_code == 2
+    assert report.error and "nowhere" in report.error
+
+
+def test_selection_matching_nothing_exits_2(run_job: RunJob) -> None:
+    report = run_job(select=("tag:no_such_tag",))
+    assert report.exit_code == 2
+    assert report.error and "selection matches no node" in report.error
+    assert report.docs is None  # no docs for partial runs
+
+
+def test_selection_and_command_after_dashes(run_job: RunJob) -> None:
+    report = run_job(select=("orders",), dbt_args=("seed",))
+    assert report.exit_code == 0, report
+    assert [s.name for s in report.steps] == ["dbt deps", "dbt seed"]  # no docs for a partial run
+    assert report.summary is not None
+    assert {r.unique_id for r in report.summary.results} == {"seed.shop.orders"}
+
+
+def test_ci_environment_publishes_no_docs_or_state(run_job: RunJob, store: Path) -> None:
+    report = run_job("ci")
+    assert report.exit_code == 0, report
+    assert [s.name for s in report.steps] == ["dbt deps", "dbt build"]
+    assert not (store / "docs").exists()
+    assert not (store / "state").exists()
