@@ -1,24 +1,34 @@
 #!/usr/bin/env bash
-# The embedded default: the example dbt project, a local store under .demo/, nothing else.
+# The embedded default: the example dbt project, a local store and warehouse under .demo/, a local Prefect.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ferry=.venv/bin/dbt-ferry
 project=(--project-dir examples/shop)
-store="$PWD/.demo/store"
-rm -rf .demo/store .demo/fetched
-mkdir -p .demo
+demo="$PWD/.demo"
+store="$demo/store"
+export DBT_FERRY_CACHE_DIR="$demo/cache"     # the env pack is unpacked once, reused by later runs
+export SHOP_DUCKDB_PATH="$demo/shop.duckdb"  # the warehouse outlives the run's work directory
+rm -rf "$store" "$demo/build"
+mkdir -p "$demo"
 
-echo "==> package the example project (examples/shop)"
-"$ferry" package "${project[@]}" --out .demo/build
+echo "==> package the example project with its environment, publish it, promote it in 'local'"
+"$ferry" package "${project[@]}" --with-env --out "$demo/build"
+"$ferry" publish "${project[@]}" --env local --store "$store" --from "$demo/build" --promote
 echo
-echo "==> publish it to the local store and promote it in environment 'local'"
-"$ferry" publish "${project[@]}" --env local --store "$store" --from .demo/build --promote
+echo "==> run the channel's release as a Prefect flow on DuckDB"
+status=0
+"$ferry" run "${project[@]}" --env local --store "$store" || status=$?
 echo
-echo "==> list the releases"
-"$ferry" releases "${project[@]}" --env local --store "$store"
-echo
-echo "==> fetch the channel's release, verify every checksum, extract it"
-"$ferry" fetch "${project[@]}" --env local --store "$store" --dest .demo/fetched
-echo
-echo "Done. The store is in .demo/store, the fetched project in .demo/fetched"
-echo "(cd .demo/fetched && ../../.venv/bin/dbt build) runs it with the 'local' profile."
+echo "Where to look:"
+echo "  docs (one HTML file):  $store/docs/local/index.html"
+echo "  run artifacts:         $store/runs/local/"
+echo "  state for slim CI:     $store/state/local/manifest.json"
+echo "  warehouse (DuckDB):    $SHOP_DUCKDB_PATH"
+echo "  releases:              $ferry releases --env local --store $store ${project[*]}"
+if [ -n "${PREFECT_API_URL:-}" ]; then
+  echo "  Prefect UI:            the server behind PREFECT_API_URL ($PREFECT_API_URL)"
+else
+  echo "  Prefect UI:            .venv/bin/prefect server start, then open http://127.0.0.1:4200"
+  echo "                         (the run was recorded by a temporary server in Prefect's local database)"
+fi
+exit "$status"

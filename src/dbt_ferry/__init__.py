@@ -34,4 +34,5 @@ __all__ = [
     "promote",
     "publish",
     "releases",
+    "run",
 ]

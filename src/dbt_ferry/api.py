@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from dbt_ferry.config.loader import (
     Overrides,
@@ -15,14 +16,18 @@ from dbt_ferry.config.loader import (
 )
 from dbt_ferry.config.models import EnvironmentConfig
 from dbt_ferry.core.constants import ENV_ENVIRONMENT
-from dbt_ferry.core.errors import ConfigError
+from dbt_ferry.core.errors import ConfigError, FerryError
 from dbt_ferry.core.manifest import Channel
 from dbt_ferry.core.store import ArtifactStore, ProgressCallback
 from dbt_ferry.release.catalog import ReleaseEntry, list_releases
 from dbt_ferry.release.fetch import FetchedRelease, fetch_release
 from dbt_ferry.release.package import BuiltRelease, package_release
 from dbt_ferry.release.publish import PublishResult, promote_release, publish_release
+from dbt_ferry.runtime.spec import JobRequest
 from dbt_ferry.storage import open_store
+
+if TYPE_CHECKING:
+    from dbt_ferry.runtime.report import JobReport
 
 
 @dataclass(frozen=True)
@@ -115,3 +120,18 @@ def fetch(
         cache_dir=Path(cache_dir) if cache_dir else None,
         progress=progress,
     )
+
+
+def run(environment: str | None = None, **options: Any) -> JobReport:
+    """Run a release as ``dbt-ferry run`` does, in this Python (which needs ``dbt-ferry[job]`` and the adapter).
+
+    ``options`` are the fields of :class:`~dbt_ferry.runtime.spec.JobRequest` (``version``, ``select``,
+    ``dbt_args``, ``store``...). The release's env pack is not used: this interpreter runs the job.
+    """
+    from dbt_ferry.runtime.bootstrap import job_runtime_available, prepare
+    from dbt_ferry.runtime.job import execute
+
+    if not job_runtime_available():
+        raise FerryError("this Python has no dbt-core/prefect to run a job", "install dbt-ferry[job] and your adapter")
+    spec, _ = prepare(JobRequest(environment=environment, **options), with_env=False)
+    return execute(spec)

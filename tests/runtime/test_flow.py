@@ -146,3 +146,20 @@ def test_ci_environment_publishes_no_docs_or_state(run_job: RunJob, store: Path)
     assert [s.name for s in report.steps] == ["dbt deps", "dbt build"]
     assert not (store / "docs").exists()
     assert not (store / "state").exists()
+
+
+def test_library_run_in_this_python(prefect_api: str, shop: Path, store: Path, tmp_path: Path) -> None:
+    import os
+
+    import dbt_ferry
+    from tests.conftest import publish_shop
+
+    publish_shop(shop, store)
+    os.environ["SHOP_DUCKDB_PATH"] = str(tmp_path / "lib.duckdb")
+    try:
+        report = dbt_ferry.run("local", store=str(store), project_dir=str(shop), dbt_args=("seed",), docs=False)
+    finally:
+        del os.environ["SHOP_DUCKDB_PATH"]
+    assert report.exit_code == 0, report
+    assert report.summary is not None
+    assert report.summary.counts == {"success": 5}

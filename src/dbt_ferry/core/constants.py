@@ -8,6 +8,7 @@ ENV_PROJECT_DIR = "DBT_FERRY_PROJECT_DIR"
 ENV_TARGET = "DBT_FERRY_TARGET"
 ENV_CACHE_DIR = "DBT_FERRY_CACHE_DIR"
 ENV_DEBUG = "DBT_FERRY_DEBUG"
+ENV_WORK_DIR = "DBT_FERRY_WORK_DIR"
 
 #: What each variable does, for ``--help`` and the README.
 ENVIRONMENT_VARIABLES: dict[str, str] = {
@@ -17,4 +18,5 @@ ENVIRONMENT_VARIABLES: dict[str, str] = {
     ENV_TARGET: "dbt target, overriding the environment's configured target",
     ENV_CACHE_DIR: "where unpacked environment packs are cached (default: ~/.cache/dbt-ferry)",
     ENV_DEBUG: "set to 1 to show tracebacks on errors, like --debug",
+    ENV_WORK_DIR: "parent folder of each run's fresh work directory (default: the system's temporary folder)",
 }

@@ -183,6 +183,7 @@ def unpack_env(archive: Path, dest: Path, python: str) -> Path:
     try:
         extract_archive(archive, staging)
         relocate_env(staging, python)
+        staging.chmod(0o755)  # mkdtemp makes it private; a shared cache is read by other users
         try:
             staging.rename(dest)
         except OSError:

@@ -25,7 +25,7 @@ from dbt_ferry.config.loader import (
 )
 from dbt_ferry.config.models import EnvironmentConfig, LocalStoreConfig, StoreConfig
 from dbt_ferry.config.store_url import parse_store_url
-from dbt_ferry.core.constants import ENV_ENVIRONMENT, ENV_STORE
+from dbt_ferry.core.constants import ENV_ENVIRONMENT, ENV_STORE, ENV_WORK_DIR
 from dbt_ferry.core.errors import ConfigError, FerryError
 from dbt_ferry.core.names import clean_value
 from dbt_ferry.core.store import ArtifactStore
@@ -35,8 +35,6 @@ from dbt_ferry.runtime.spec import JobRequest, JobSpec
 from dbt_ferry.storage import open_store
 
 log = logging.getLogger(__name__)
-
-ENV_WORK_DIR = "DBT_FERRY_WORK_DIR"
 
 
 def _accounts_from_store(store: ArtifactStore) -> dict[str, str]:
@@ -94,8 +92,10 @@ def _target_type(project_dir: Path, target: str | None) -> tuple[str | None, str
         return target, None
 
 
-def prepare(request: JobRequest, *, cache_dir: Path | None = None) -> tuple[JobSpec, FetchedRelease]:
-    """Resolve, fetch and verify; return the job spec ready to run."""
+def prepare(
+    request: JobRequest, *, cache_dir: Path | None = None, with_env: bool = True
+) -> tuple[JobSpec, FetchedRelease]:
+    """Resolve, fetch and verify; return the job spec ready to run (``with_env``: also the env pack)."""
     local = load_project(project_dir_from(request.project_dir))
     store_url = request.store or os.environ.get(ENV_STORE)
     name = resolve_environment_name(request.environment)
@@ -112,7 +112,9 @@ def prepare(request: JobRequest, *, cache_dir: Path | None = None) -> tuple[JobS
         tempfile.mkdtemp(prefix="dbt-ferry-run-", dir=request.work_dir or os.environ.get(ENV_WORK_DIR) or None)
     )
     try:
-        fetched = fetch_release(store, name, work_root / "project", version=version, cache_dir=cache_dir)
+        fetched = fetch_release(
+            store, name, work_root / "project", version=version, cache_dir=cache_dir, with_env=with_env
+        )
         # The release's own configuration is authoritative from here on; flags and variables still win.
         released = load_project(fetched.project_dir)
         final_env: EnvironmentConfig = resolve_environment(
