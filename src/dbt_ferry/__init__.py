@@ -9,7 +9,7 @@ try:
 except metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
-from dbt_ferry.api import fetch, package, promote, publish, releases
+from dbt_ferry.api import fetch, package, promote, publish, releases, run
 from dbt_ferry.core.errors import (
     ConfigError,
     FerryError,
