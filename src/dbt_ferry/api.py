@@ -15,8 +15,9 @@ from dbt_ferry.config.loader import (
     resolve_environment_name,
 )
 from dbt_ferry.config.models import EnvironmentConfig
+from dbt_ferry.config.store_url import absolute_store
 from dbt_ferry.core.constants import ENV_ENVIRONMENT
-from dbt_ferry.core.errors import ConfigError, FerryError
+from dbt_ferry.core.errors import ConfigError, FerryError, ReleaseNotFoundError
 from dbt_ferry.core.manifest import Channel
 from dbt_ferry.core.store import ArtifactStore, ProgressCallback
 from dbt_ferry.release.catalog import ReleaseEntry, list_releases
@@ -27,6 +28,8 @@ from dbt_ferry.runtime.spec import JobRequest
 from dbt_ferry.storage import open_store
 
 if TYPE_CHECKING:
+    from dbt_ferry.exports.history import History
+    from dbt_ferry.exports.tables import ExportResult
     from dbt_ferry.runtime.report import JobReport
 
 
@@ -135,3 +138,58 @@ def run(environment: str | None = None, **options: Any) -> JobReport:
         raise FerryError("this Python has no dbt-core/prefect to run a job", "install dbt-ferry[job] and your adapter")
     spec, _ = prepare(JobRequest(environment=environment, **options), with_env=False)
     return execute(spec)
+
+
+def export(
+    env: str | None,
+    run_dir: str | Path | None = None,
+    *,
+    invocation_id: str | None = None,
+    project_dir: str | Path | None = None,
+    store: str | None = None,
+) -> ExportResult:
+    """(Re-)export one run into the result tables: from a local folder, or from ``runs/<env>/<id>/`` in the store."""
+    import tempfile
+
+    from dbt_ferry.exports.catalog import open_catalog
+    from dbt_ferry.exports.tables import export_run
+
+    target = open_environment(env, project_dir, store=store)
+    exports = target.config.exports
+    catalog = open_catalog(exports.catalog, absolute_store(target.config.store, target.project.project_dir))
+    options: dict[str, Any] = {"environment": target.config.name, "compiled_code": exports.compiled_code}
+    if run_dir is not None:
+        return export_run(
+            catalog,
+            exports.namespace,
+            Path(run_dir),
+            environment=target.config.name,
+            compiled_code=exports.compiled_code,
+        )
+    if not invocation_id:
+        raise ConfigError("nothing to export", "pass --run-dir DIR or --invocation ID")
+    prefix = f"runs/{target.config.name}/{invocation_id}/"
+    keys = target.store.list_keys(prefix)
+    if not keys:
+        raise ReleaseNotFoundError(f"no run {invocation_id} in {target.store.url}/{prefix}", "check the invocation id")
+    with tempfile.TemporaryDirectory(prefix="dbt-ferry-export-") as tmp:
+        for key in keys:
+            target.store.download(key, Path(tmp) / key.rsplit("/", 1)[-1])
+        return export_run(catalog, exports.namespace, Path(tmp), **options)
+
+
+def history(
+    env: str | None,
+    *,
+    days: int = 14,
+    project_dir: str | Path | None = None,
+    store: str | None = None,
+) -> History:
+    """Recent runs, slowest models and most-failing tests of ``env``, from the result tables."""
+    from dbt_ferry.exports.catalog import open_catalog
+    from dbt_ferry.exports.history import load_history
+
+    target = open_environment(env, project_dir, store=store)
+    exports = target.config.exports
+    catalog = open_catalog(exports.catalog, absolute_store(target.config.store, target.project.project_dir))
+    return load_history(catalog, exports.namespace, target.config.name, days=days)

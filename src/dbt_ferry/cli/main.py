@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from dbt_ferry import __version__
+from dbt_ferry.cli.exports import export_cmd, history_cmd
 from dbt_ferry.cli.release import fetch_cmd, package_cmd, promote_cmd, publish_cmd, releases_cmd
 from dbt_ferry.cli.run import run_cmd
 from dbt_ferry.console import configure_logging, error
@@ -45,6 +46,8 @@ cli.add_command(releases_cmd)
 cli.add_command(promote_cmd)
 cli.add_command(fetch_cmd)
 cli.add_command(run_cmd)
+cli.add_command(export_cmd)
+cli.add_command(history_cmd)
 
 
 def main(argv: list[str] | None = None) -> Any:

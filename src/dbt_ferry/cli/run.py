@@ -93,8 +93,12 @@ def render_report(spec: JobSpec, report: JobReport) -> None:
         out.print(f"  error: {report.error}")
     if report.docs:
         out.print(f"  docs: {report.store_url}/{report.docs}")
+    if report.timing:
+        out.print(f"  timing chart: {report.store_url}/{report.timing}")
     if report.run_prefix:
         out.print(f"  run artifacts: {report.store_url}/{report.run_prefix}")
+    if report.exported:
+        out.print("  result tables: " + ", ".join(f"{t} +{n}" for t, n in report.exported.items()))
     for problem in report.problems:
         out.print(f"  problem: {problem}")
     if report.flow_run_url:

@@ -97,7 +97,7 @@ def _merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any
     for key, value in overlay.items():
         current = merged.get(key)
         if isinstance(current, Mapping) and isinstance(value, Mapping):
-            if key == "store" and value.get("type", current.get("type")) != current.get("type"):
+            if key in ("store", "catalog") and value.get("type", current.get("type")) != current.get("type"):
                 merged[key] = dict(value)
             else:
                 merged[key] = _merge(current, value)
@@ -160,7 +160,7 @@ def _config_error(exc: ValidationError, project: ProjectConfig, name: str, overl
     for error in exc.errors():
         loc = [str(p) for p in error["loc"]]
         # A discriminated union adds the chosen tag to the location; drop it.
-        loc = [p for p in loc if p not in ("local", "s3")]
+        loc = [p for p in loc if p not in ("local", "s3", "sql", "glue", "rest")]
         head = loc[0] if loc else ""
         section = f"{SECTION}.environments.{name}" if head in overlay else SECTION
         if head and head not in ENVIRONMENT_KEYS and error["type"] == "extra_forbidden":

@@ -91,6 +91,46 @@ class NotifyConfig(_Frozen):
     timeout: float = Field(default=10.0, gt=0, le=60)
 
 
+class SqlCatalogConfig(_Frozen):
+    """An Iceberg SQL catalog: SQLite under a local store by default (``<store>/tables/``)."""
+
+    type: Literal["sql"] = "sql"
+    uri: str | None = None
+    warehouse: str | None = None
+
+
+class GlueCatalogConfig(_Frozen):
+    """AWS Glue as the catalog, data under the S3 store (``<store>/tables/``), queryable by Athena."""
+
+    type: Literal["glue"]
+    region: str | None = None
+    catalog_id: str | None = Field(default=None, pattern=r"^\d{12}$")
+    warehouse: str | None = None
+
+
+class RestCatalogConfig(_Frozen):
+    """Any Iceberg REST catalog (S3 Tables, Polaris, Nessie...); ``properties`` go to pyiceberg as they are,
+    with ``${VAR}`` replaced from the environment (for tokens and credentials)."""
+
+    type: Literal["rest"]
+    uri: str
+    warehouse: str | None = None
+    properties: dict[str, str] = Field(default_factory=dict)
+
+
+CatalogConfig = Annotated[SqlCatalogConfig | GlueCatalogConfig | RestCatalogConfig, Field(discriminator="type")]
+
+
+class ExportsConfig(_Frozen):
+    """Run results as Iceberg tables, and the timing chart."""
+
+    tables: bool = True
+    catalog: CatalogConfig = SqlCatalogConfig()
+    namespace: str = Field(default="dbt_ferry", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    compiled_code: bool = False
+    timing_chart: bool = True
+
+
 class EnvironmentConfig(_Frozen):
     """One environment, after its overlay has been laid over the base section."""
 
@@ -104,6 +144,7 @@ class EnvironmentConfig(_Frozen):
     package: PackageConfig = PackageConfig()
     events: EventsConfig = EventsConfig()
     notify: NotifyConfig = NotifyConfig()
+    exports: ExportsConfig = ExportsConfig()
     fail_on_empty_selection: bool = True
 
     def profiles_path(self) -> str:

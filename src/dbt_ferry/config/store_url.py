@@ -32,3 +32,10 @@ def parse_store_url(raw: str) -> StoreConfig:
             f"store {text!r} has an unsupported scheme", "use a folder, file://PATH or s3://BUCKET/PREFIX"
         )
     return LocalStoreConfig(path=str(Path(text).expanduser().absolute()))
+
+
+def absolute_store(config: StoreConfig, base: Path) -> StoreConfig:
+    """``config`` with a relative local path resolved from ``base`` (the project directory)."""
+    if isinstance(config, LocalStoreConfig) and not Path(config.path).expanduser().is_absolute():
+        return LocalStoreConfig(path=str((base / config.path).absolute()))
+    return config

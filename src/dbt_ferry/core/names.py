@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from packaging.version import InvalidVersion, Version
 
@@ -52,3 +53,18 @@ def release_prefix(version: str) -> str:
 
 def channel_key(environment: str) -> str:
     return f"channels/{environment}.json"
+
+
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def expand_variables(text: str, environ: Mapping[str, str]) -> str:
+    """Replace ``${VAR}`` by the variable's value: secrets stay in the environment, not in files."""
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if not environ.get(name):
+            raise ConfigError(f"${{{name}}} is used in the configuration but not set", f"set {name}")
+        return environ[name]
+
+    return _VARIABLE.sub(value, text)

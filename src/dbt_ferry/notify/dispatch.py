@@ -4,29 +4,16 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from collections.abc import Mapping
 
 from dbt_ferry.config.models import NotifyConfig
-from dbt_ferry.core.errors import NotifyError
+from dbt_ferry.core.errors import ConfigError, NotifyError
+from dbt_ferry.core.names import expand_variables
 from dbt_ferry.core.notification import Notification, Notifier
 from dbt_ferry.notify.apprise_notifier import AppriseNotifier
 from dbt_ferry.notify.slack import SlackWebhookNotifier, is_slack_webhook
 
 log = logging.getLogger(__name__)
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-def expand(url: str, environ: Mapping[str, str]) -> str:
-    """Replace ``${VAR}`` by the variable's value; a missing variable is an error."""
-
-    def value(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in environ or not environ[name]:
-            raise NotifyError(f"notification URL needs ${{{name}}}, which is not set", f"set {name}")
-        return environ[name]
-
-    return _VAR.sub(value, url)
 
 
 def _redact(url: str) -> str:
@@ -47,10 +34,10 @@ def send_notification(
     problems = []
     for template in config.urls:
         try:
-            url = expand(template, env)
+            url = expand_variables(template, env)
             notifier_for(url, config.timeout).send(notification)
             log.info("notification sent to %s", _redact(url))
-        except NotifyError as exc:
+        except (NotifyError, ConfigError) as exc:
             problems.append(f"notification to {_redact(template)} failed: {exc}")
             log.warning("notification to %s failed: %s", _redact(template), exc)
     return problems

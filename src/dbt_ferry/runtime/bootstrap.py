@@ -24,7 +24,7 @@ from dbt_ferry.config.loader import (
     resolve_environment_name,
 )
 from dbt_ferry.config.models import EnvironmentConfig, LocalStoreConfig, StoreConfig
-from dbt_ferry.config.store_url import parse_store_url
+from dbt_ferry.config.store_url import absolute_store, parse_store_url
 from dbt_ferry.core.constants import ENV_ENVIRONMENT, ENV_STORE, ENV_WORK_DIR
 from dbt_ferry.core.errors import ConfigError, FerryError
 from dbt_ferry.core.names import clean_value
@@ -73,12 +73,6 @@ def detect_environment(project: ProjectConfig, store: ArtifactStore | None) -> s
     return matches[0]
 
 
-def _absolute_store(config: StoreConfig, base: Path) -> StoreConfig:
-    if isinstance(config, LocalStoreConfig) and not Path(config.path).expanduser().is_absolute():
-        return LocalStoreConfig(path=str((base / config.path).absolute()))
-    return config
-
-
 def _target_type(project_dir: Path, target: str | None) -> tuple[str | None, str | None]:
     """The target dbt will use and its adapter type, read from the fetched profiles.yml."""
     try:
@@ -104,7 +98,7 @@ def prepare(
         name = detect_environment(local, probe_store)
     overrides = Overrides(store=store_url, target=request.target)
     env = resolve_environment(local, name, overrides)
-    store_config = _absolute_store(env.store, local.project_dir)
+    store_config = absolute_store(env.store, local.project_dir)
     store = open_store(store_config)
     channel = read_channel(store, name)
     version = clean_value(request.version) if request.version else None

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 from dbt_ferry.core.results import read_run_results
+from dbt_ferry.core.runinfo import RUN_INFO_NAME, RunInfo
 from dbt_ferry.notify import failure_notification, send_notification
 from dbt_ferry.runtime.outputs import publish_outputs
 from dbt_ferry.runtime.report import JobReport
@@ -16,14 +19,58 @@ from dbt_ferry.storage import open_store
 log = logging.getLogger(__name__)
 
 
+def run_info(spec: JobSpec, report: JobReport) -> RunInfo:
+    request = spec.request
+    return RunInfo(
+        project=spec.manifest.project,
+        environment=spec.environment.name,
+        release_version=spec.manifest.version,
+        git_commit=spec.manifest.git_commit,
+        dbt_version=spec.manifest.dbt_version,
+        adapter_type=spec.target_type,
+        target=spec.target,
+        command=" ".join(spec.command),
+        select=request.select,
+        exclude=request.exclude,
+        full_refresh=request.full_refresh,
+        vars=request.vars,
+        threads=request.threads,
+        started_at=report.started_at,
+        completed_at=report.completed_at,
+        exit_code=report.exit_code,
+        prefect_flow_run_id=report.flow_run_id,
+    )
+
+
+def _write_timing_chart(spec: JobSpec, target: Path, report: JobReport) -> bool:
+    try:
+        from dbt_ferry.exports.timing import write_timing_chart
+
+        data = json.loads((target / "run_results.json").read_text(encoding="utf-8"))
+        title = f"{spec.manifest.project} {spec.manifest.version} in {spec.environment.name}: model timing"
+        write_timing_chart(data, title, target / "timing.html")
+    except FileNotFoundError:
+        return False
+    except Exception as exc:  # noqa: BLE001 - a chart never fails a job
+        report.problems.append(f"timing chart not written: {exc}")
+        log.warning("timing chart not written: %s", exc)
+        return False
+    return True
+
+
 def collect_outputs(spec: JobSpec, report: JobReport) -> None:
-    """Read run results and publish what exists; problems go into ``report``."""
+    """Read run results, write ferry.json and the timing chart, publish what exists; problems go into ``report``."""
     project = Path(spec.project_dir)
-    report.summary = read_run_results(project / "target" / "run_results.json")
+    target = project / "target"
+    report.completed_at = report.completed_at or datetime.now(UTC)
+    report.summary = read_run_results(target / "run_results.json")
     invocation_id = (report.summary.invocation_id if report.summary else None) or f"ferry-{uuid.uuid4()}"
+    ci = spec.environment.ci
+    if target.is_dir():
+        (target / RUN_INFO_NAME).write_bytes(run_info(spec, report).to_json())
+    timing = not ci and spec.environment.exports.timing_chart and _write_timing_chart(spec, target, report)
     store = open_store(spec.store)
     report.store_url = store.url
-    ci = spec.environment.ci
     published = publish_outputs(
         store,
         spec.environment.name,
@@ -31,9 +78,32 @@ def collect_outputs(spec: JobSpec, report: JobReport) -> None:
         invocation_id,
         docs=spec.docs_enabled and not ci,
         state=report.exit_code == 0 and spec.channel_release and not ci and not spec.has_selection,
+        timing=timing,
     )
     report.docs, report.run_prefix, report.state = published.docs, published.run_prefix, published.state
+    report.timing = published.timing
     report.problems += published.problems
+
+
+def export_tables(spec: JobSpec, report: JobReport) -> None:
+    """Write the run into the result tables (not in CI); a failure is a problem, never an exit code."""
+    exports = spec.environment.exports
+    target = Path(spec.project_dir) / "target"
+    if spec.environment.ci or not exports.tables or not (target / "run_results.json").is_file():
+        return
+    try:
+        from dbt_ferry.exports.catalog import open_catalog
+        from dbt_ferry.exports.tables import export_run
+
+        catalog = open_catalog(exports.catalog, spec.store)
+        result = export_run(
+            catalog, exports.namespace, target, run_info(spec, report), compiled_code=exports.compiled_code
+        )
+        report.exported = result.rows
+    except Exception as exc:  # noqa: BLE001 - catalogs fail in many ways; the job's outcome stands
+        message = f"run results were not exported to the tables: {type(exc).__name__}: {exc}"
+        report.problems.append(message)
+        log.error("%s", message)
 
 
 def should_notify(spec: JobSpec, report: JobReport) -> bool:

@@ -9,6 +9,7 @@ import logging
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,9 @@ from prefect.logging import get_run_logger
 from prefect.states import Failed
 
 from dbt_ferry.runtime.events import EventForwarder
-from dbt_ferry.runtime.finalize import collect_outputs, notify, should_notify
+from dbt_ferry.runtime.finalize import collect_outputs, export_tables, notify, should_notify
 from dbt_ferry.runtime.invoker import build_args, invoke
+from dbt_ferry.runtime.job import sigterm_stops_dbt
 from dbt_ferry.runtime.report import JobReport, StepOutcome
 from dbt_ferry.runtime.spec import EXIT_TERMINATED, JobSpec
 from dbt_ferry.runtime.summary import render_markdown, table_rows
@@ -45,7 +47,8 @@ def dbt_step(spec: JobSpec, name: str, command: list[str], selected: bool) -> St
         vars_yaml=request.vars,
         threads=request.threads,
     )
-    invocation = invoke(args, [forwarder])
+    with sigterm_stops_dbt():  # Prefect's own SIGTERM handler would not stop dbt cleanly
+        invocation = invoke(args, [forwarder])
     outcome = StepOutcome(
         name=name,
         exit_code=invocation.exit_code,
@@ -104,6 +107,19 @@ def _outcome_text(report: JobReport, command: str) -> str:
 @task(name="publish outputs", cache_policy=NONE, persist_result=False)
 def publish_task(spec: JobSpec, report: JobReport) -> JobReport:
     collect_outputs(spec, report)
+    return report
+
+
+@task(name="export results", cache_policy=NONE, persist_result=False)
+def export_task(spec: JobSpec, report: JobReport) -> JobReport:
+    export_tables(spec, report)
+    if report.exported:
+        get_run_logger().info("exported %s", ", ".join(f"{n} {t}" for t, n in report.exported.items()))
+    return report
+
+
+@task(name="summary", cache_policy=NONE, persist_result=False)
+def summary_task(spec: JobSpec, report: JobReport) -> JobReport:
     title = f"{spec.manifest.project} {spec.manifest.version} in {spec.environment.name}"
     markdown = render_markdown(
         report.summary,
@@ -111,6 +127,7 @@ def publish_task(spec: JobSpec, report: JobReport) -> JobReport:
         exit_code=report.exit_code,
         outcome=report.outcome,
         docs=f"{report.store_url}/{report.docs}" if report.docs else None,
+        timing=f"{report.store_url}/{report.timing}" if report.timing else None,
         run_prefix=f"{report.store_url}/{report.run_prefix}" if report.run_prefix else None,
         problems=report.problems,
     )
@@ -149,7 +166,7 @@ def ferry_flow(spec: JobSpec) -> JobReport | State[JobReport]:
     command = list(spec.command)
     ui = PREFECT_UI_URL.value()
     url = f"{ui.rstrip('/')}/runs/flow-run/{flow_run.id}" if ui and flow_run.id else None
-    report = JobReport(exit_code=0, outcome="", flow_run_id=flow_run.id, flow_run_url=url)
+    report = JobReport(exit_code=0, outcome="", flow_run_id=flow_run.id, flow_run_url=url, started_at=datetime.now(UTC))
     steps = [("dbt deps", ["deps"], False)]
     if spec.request.debug:
         steps.append(("dbt debug", ["debug"], False))
@@ -171,7 +188,10 @@ def ferry_flow(spec: JobSpec) -> JobReport | State[JobReport]:
         if docs.exit_code != 0:
             report.problems.append(f"docs were not generated: {docs.error or 'dbt docs generate failed'}")
     report.outcome = _outcome_text(report, " ".join(command))
+    report.completed_at = datetime.now(UTC)
     report = publish_task(spec, report)
+    report = export_task(spec, report)
+    report = summary_task(spec, report)
     if should_notify(spec, report):
         report.problems += notify_task(spec, report)
     if report.exit_code != 0:

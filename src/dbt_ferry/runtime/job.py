@@ -11,11 +11,14 @@ import os
 import shutil
 import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
 from dbt_ferry.core.constants import ENV_DEBUG
-from dbt_ferry.runtime.finalize import collect_outputs, notify, should_notify
+from dbt_ferry.runtime.finalize import collect_outputs, export_tables, notify, should_notify
 from dbt_ferry.runtime.report import JobReport
 from dbt_ferry.runtime.spec import EXIT_TERMINATED, JobSpec
 
@@ -40,10 +43,37 @@ class _TermHandler:
         raise Terminated()
 
 
+#: The handler of the job running in this process (set by :func:`execute`).
+_active_handler: _TermHandler | None = None
+
+
+@contextmanager
+def sigterm_stops_dbt() -> Iterator[None]:
+    """While dbt runs, SIGTERM goes to the job's handler again.
+
+    Prefect's flow engine installs its own SIGTERM handler for the whole flow run; it raises
+    ``TerminationSignal``, which dbt does not take for an interrupt (no run_results.json, running queries
+    left running, the busy connection fails to close). dbt stops cleanly only on KeyboardInterrupt.
+    Once the job's handler has fired it stays installed, so that later SIGTERMs are ignored while the job
+    publishes (Prefect restores it anyway when the flow run ends).
+    """
+    handler = _active_handler
+    if handler is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        if not handler.fired:
+            signal.signal(signal.SIGTERM, previous)
+
+
 def _emergency_finish(spec: JobSpec, report: JobReport) -> None:
     """Publish and notify without Prefect, when the flow itself was interrupted."""
     try:
         collect_outputs(spec, report)
+        export_tables(spec, report)
         if should_notify(spec, report):
             report.problems += notify(spec, report)
     except Exception as exc:  # noqa: BLE001 - the job is ending; report and go
@@ -55,8 +85,10 @@ def execute(spec: JobSpec) -> JobReport:
     if not os.environ.get("PREFECT_API_URL"):
         # A temporary local Prefect server: keep it from phoning home (it cannot, offline, and says so loudly).
         os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    global _active_handler
     handler = _TermHandler()
     previous = signal.signal(signal.SIGTERM, handler)
+    _active_handler = handler
     try:
         from dbt_ferry.runtime.flow import run_flow
 
@@ -68,6 +100,7 @@ def execute(spec: JobSpec) -> JobReport:
         )
         _emergency_finish(spec, report)
     finally:
+        _active_handler = None
         signal.signal(signal.SIGTERM, previous)
         if spec.cleanup:
             shutil.rmtree(spec.work_root, ignore_errors=True)

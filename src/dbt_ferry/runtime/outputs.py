@@ -11,13 +11,14 @@ from dbt_ferry.core.store import ArtifactStore
 
 log = logging.getLogger(__name__)
 
-RUN_FILES = ("run_results.json", "manifest.json", "sources.json", "catalog.json")
+RUN_FILES = ("run_results.json", "manifest.json", "sources.json", "catalog.json", "ferry.json", "timing.html")
 STATE_FILES = ("manifest.json",)
 
 
 @dataclass
 class PublishedOutputs:
     docs: str | None = None
+    timing: str | None = None
     run_prefix: str | None = None
     state: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
@@ -25,6 +26,10 @@ class PublishedOutputs:
 
 def docs_key(environment: str) -> str:
     return f"docs/{environment}/index.html"
+
+
+def timing_key(environment: str) -> str:
+    return f"docs/{environment}/timing.html"
 
 
 def run_prefix(environment: str, invocation_id: str) -> str:
@@ -43,6 +48,7 @@ def publish_outputs(
     *,
     docs: bool,
     state: bool,
+    timing: bool = False,
 ) -> PublishedOutputs:
     """Upload what exists; a missing file is skipped, a failing upload is recorded, never raised."""
     target = project_dir / "target"
@@ -67,6 +73,8 @@ def publish_outputs(
         published.run_prefix = prefix
     if docs and (target / "static_index.html").is_file() and put(target / "static_index.html", docs_key(environment)):
         published.docs = docs_key(environment)
+    if timing and (target / "timing.html").is_file() and put(target / "timing.html", timing_key(environment)):
+        published.timing = timing_key(environment)
     if state:
         for name in STATE_FILES:
             if (target / name).is_file() and put(target / name, state_prefix(environment) + name):

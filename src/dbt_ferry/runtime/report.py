@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from dbt_ferry.core.results import RunSummary
 
@@ -32,3 +33,7 @@ class JobReport:
     flow_run_id: str | None = None
     flow_run_url: str | None = None
     notified: bool = False
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    timing: str | None = None
+    exported: dict[str, int] = field(default_factory=dict)

@@ -38,6 +38,7 @@ class LocalStore:
                 f"cannot create {path.parent}: {exc.strerror}", "check the store path and its permissions"
             ) from None
         fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.fchmod(fd, 0o644)  # mkstemp makes it private; store files are read by other users and tools
         os.close(fd)
         return Path(name)
 

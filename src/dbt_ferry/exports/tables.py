@@ -1,0 +1,143 @@
+"""Write one run's results into the Iceberg tables: idempotent, evolving, one commit per table."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import warnings
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from pyiceberg.catalog import Catalog
+from pyiceberg.exceptions import NoSuchTableError
+from pyiceberg.expressions import And, EqualTo
+from pyiceberg.schema import Schema
+from pyiceberg.table import Table
+
+from dbt_ferry.core.errors import FerryError
+from dbt_ferry.core.runinfo import RUN_INFO_NAME, RunInfo
+from dbt_ferry.exports.rows import (
+    extraction_date,
+    freshness_table,
+    invocation_id_of,
+    invocation_table,
+    node_table,
+)
+from dbt_ferry.exports.schema import (
+    INVOCATIONS,
+    NODE_RESULTS,
+    PARTITION_COLUMN,
+    SCHEMAS,
+    SOURCE_FRESHNESS,
+    partition_spec,
+)
+
+log = logging.getLogger(__name__)
+
+
+class ExportError(FerryError):
+    """The result tables could not be written (catalog unreachable, permissions, bad artifacts)."""
+
+    exit_code = 10
+
+
+@dataclass
+class ExportResult:
+    invocation_id: str
+    rows: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def ensure_table(catalog: Catalog, namespace: str, name: str) -> Table:
+    """Load the table, creating namespace and table on first use and adding any new columns."""
+    schema: Schema = SCHEMAS[name]
+    identifier = (namespace, name)
+    try:
+        table = catalog.load_table(identifier)
+    except NoSuchTableError:
+        catalog.create_namespace_if_not_exists(namespace)
+        return catalog.create_table_if_not_exists(identifier, schema=schema, partition_spec=partition_spec(schema))
+    existing = {f.name for f in table.schema().fields}
+    if any(f.name not in existing for f in schema.fields):
+        with table.update_schema() as update:
+            update.union_by_name(schema)
+        table = catalog.load_table(identifier)
+    return table
+
+
+def _replace_rows(table: Table, rows: pa.Table, invocation_id: str, day: date) -> None:
+    """Delete the invocation's rows and append the new ones in one commit (a retried export leaves one copy)."""
+    target = table.schema().as_arrow()
+    rows = rows.select([f.name for f in target if f.name in rows.column_names])
+    missing = [f for f in target if f.name not in rows.column_names]
+    for column in missing:  # columns a newer dbt-ferry added, or a user added: null
+        rows = rows.append_column(column, pa.nulls(rows.num_rows, type=column.type))
+    rows = rows.cast(pa.schema([target.field(n) for n in rows.column_names]))
+    existing = And(EqualTo(PARTITION_COLUMN, day.isoformat()), EqualTo("invocation_id", invocation_id))  # type: ignore[call-arg,misc]
+    with table.transaction() as tx:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Delete operation did not match any records")
+            tx.delete(existing)
+        if rows.num_rows:
+            tx.append(rows)
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (ValueError, OSError) as exc:
+        raise ExportError(f"{path} is not valid JSON: {exc}") from None
+    return data if isinstance(data, dict) else None
+
+
+def export_run(
+    catalog: Catalog,
+    namespace: str,
+    run_dir: Path,
+    info: RunInfo | None = None,
+    *,
+    environment: str | None = None,
+    compiled_code: bool = False,
+) -> ExportResult:
+    """Export the artifacts in ``run_dir`` (run_results.json, manifest.json, sources.json, ferry.json)."""
+    started = time.perf_counter()
+    run_results = _read_json(run_dir / "run_results.json")
+    sources = _read_json(run_dir / "sources.json")
+    if run_results is None and sources is None:
+        raise ExportError(f"{run_dir} holds no run_results.json or sources.json", "give a dbt target/ or run folder")
+    if info is None:
+        raw = _read_json(run_dir / RUN_INFO_NAME)
+        manifest_meta = (_read_json(run_dir / "manifest.json") or {}).get("metadata") or {}
+        info = (
+            RunInfo.model_validate(raw)
+            if raw
+            else RunInfo(project=str(manifest_meta.get("project_name") or "unknown"), environment=environment or "")
+        )
+    if environment and info.environment != environment:
+        info = info.model_copy(update={"environment": environment})
+    primary = run_results or sources or {}
+    invocation_id = invocation_id_of(primary) or invocation_id_of(sources or {})
+    if not invocation_id:
+        raise ExportError(f"{run_dir}/run_results.json names no invocation_id")
+    day = extraction_date(primary, info)
+    result = ExportResult(invocation_id)
+    manifest = _read_json(run_dir / "manifest.json")
+    tables: list[tuple[str, pa.Table]] = [(INVOCATIONS, invocation_table(primary, info, invocation_id, day))]
+    if run_results is not None and (run_results.get("args") or {}).get("which") != "source":
+        tables.append(
+            (NODE_RESULTS, node_table(run_results, manifest, info, invocation_id, day, compiled_code=compiled_code))
+        )
+    if sources is not None and invocation_id_of(sources) == invocation_id:
+        tables.append((SOURCE_FRESHNESS, freshness_table(sources, info, invocation_id, day)))
+    for name, rows in tables:
+        _replace_rows(ensure_table(catalog, namespace, name), rows, invocation_id, day)
+        result.rows[name] = rows.num_rows
+    result.seconds = time.perf_counter() - started
+    log.info("exported %s: %s in %.2f s", invocation_id, result.rows, result.seconds)
+    return result
