@@ -9,7 +9,7 @@ try:
 except metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
-from dbt_ferry.api import fetch, package, promote, publish, releases, run
+from dbt_ferry.api import export, fetch, history, package, promote, publish, releases, run
 from dbt_ferry.core.errors import (
     ConfigError,
     FerryError,
@@ -29,7 +29,9 @@ __all__ = [
     "ReleaseNotFoundError",
     "StoreError",
     "__version__",
+    "export",
     "fetch",
+    "history",
     "package",
     "promote",
     "publish",

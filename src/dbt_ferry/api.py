@@ -14,10 +14,10 @@ from dbt_ferry.config.loader import (
     resolve_environment,
     resolve_environment_name,
 )
-from dbt_ferry.config.models import EnvironmentConfig
+from dbt_ferry.config.models import EnvironmentConfig, ExportsConfig
 from dbt_ferry.config.store_url import absolute_store
 from dbt_ferry.core.constants import ENV_ENVIRONMENT
-from dbt_ferry.core.errors import ConfigError, FerryError, ReleaseNotFoundError
+from dbt_ferry.core.errors import ConfigError, ExportError, FerryError, ReleaseNotFoundError
 from dbt_ferry.core.manifest import Channel
 from dbt_ferry.core.store import ArtifactStore, ProgressCallback
 from dbt_ferry.release.catalog import ReleaseEntry, list_releases
@@ -149,23 +149,34 @@ def export(
     store: str | None = None,
 ) -> ExportResult:
     """(Re-)export one run into the result tables: from a local folder, or from ``runs/<env>/<id>/`` in the store."""
+    from dbt_ferry.exports.catalog import catalog_location
+
+    target = open_environment(env, project_dir, store=store)
+    exports = target.config.exports
+    try:
+        return _export(target, exports, run_dir, invocation_id)
+    except FerryError:
+        raise
+    except Exception as exc:
+        where = catalog_location(exports.catalog, target.config.store)
+        raise ExportError(
+            f"could not write the result tables ({where}): {type(exc).__name__}: {exc}",
+            "check the catalog's address and permissions",
+        ) from exc
+
+
+def _export(
+    target: Environment, exports: ExportsConfig, run_dir: str | Path | None, invocation_id: str | None
+) -> ExportResult:
     import tempfile
 
     from dbt_ferry.exports.catalog import open_catalog
     from dbt_ferry.exports.tables import export_run
 
-    target = open_environment(env, project_dir, store=store)
-    exports = target.config.exports
     catalog = open_catalog(exports.catalog, absolute_store(target.config.store, target.project.project_dir))
     options: dict[str, Any] = {"environment": target.config.name, "compiled_code": exports.compiled_code}
     if run_dir is not None:
-        return export_run(
-            catalog,
-            exports.namespace,
-            Path(run_dir),
-            environment=target.config.name,
-            compiled_code=exports.compiled_code,
-        )
+        return export_run(catalog, exports.namespace, Path(run_dir), **options)
     if not invocation_id:
         raise ConfigError("nothing to export", "pass --run-dir DIR or --invocation ID")
     prefix = f"runs/{target.config.name}/{invocation_id}/"

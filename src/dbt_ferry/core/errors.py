@@ -80,6 +80,12 @@ class BuildError(FerryError):
     exit_code = 9
 
 
+class ExportError(FerryError):
+    """The result tables could not be written (catalog unreachable, permissions, bad artifacts)."""
+
+    exit_code = 10
+
+
 class NotifyError(FerryError):
     """A notification could not be delivered. Logged, never turned into an exit code."""
 
@@ -95,6 +101,7 @@ EXIT_CODES: dict[int, str] = {
     IntegrityError.exit_code: "checksum mismatch or unsafe archive",
     StoreError.exit_code: "store unreachable (credentials, bucket, endpoint)",
     BuildError.exit_code: "an external build step failed (uv, poetry)",
+    ExportError.exit_code: "the result tables could not be written (export)",
     130: "interrupted (Ctrl-C)",
     143: "the job was stopped by SIGTERM (ECS stopping the task); what existed was published",
 }

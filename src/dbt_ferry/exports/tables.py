@@ -18,7 +18,7 @@ from pyiceberg.expressions import And, EqualTo
 from pyiceberg.schema import Schema
 from pyiceberg.table import Table
 
-from dbt_ferry.core.errors import FerryError
+from dbt_ferry.core.errors import ExportError
 from dbt_ferry.core.runinfo import RUN_INFO_NAME, RunInfo
 from dbt_ferry.exports.rows import (
     extraction_date,
@@ -37,12 +37,6 @@ from dbt_ferry.exports.schema import (
 )
 
 log = logging.getLogger(__name__)
-
-
-class ExportError(FerryError):
-    """The result tables could not be written (catalog unreachable, permissions, bad artifacts)."""
-
-    exit_code = 10
 
 
 @dataclass
