@@ -1,0 +1,110 @@
+"""Notifications sent by real jobs (dbt-duckdb through a real Prefect server) to a real HTTP server on loopback.
+
+The notify table is written into the shop copy's pyproject.toml before it is published: the release's own
+configuration is what the job reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dbt_ferry.config.loader import load_project, resolve_environment
+from tests.conftest import free_port
+from tests.http_receiver import Receiver, receiving
+from tests.runtime.conftest import RunJob
+
+pytestmark = [pytest.mark.slow, pytest.mark.integration]
+
+# Small selections keep the jobs short: whether a job notifies does not depend on how much of the project it runs.
+BROKEN = ("+broken",)
+SEED_ORDERS = {"select": ("orders",), "dbt_args": ("seed",)}
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with receiving() as server:
+        yield server
+
+
+def _notify(shop: Path, environment: str, table: str) -> None:
+    """Insert ``notify = TABLE`` right after the environment's table header."""
+    pyproject = shop / "pyproject.toml"
+    header = f"[tool.dbt-ferry.environments.{environment}]\n"
+    text = pyproject.read_text()
+    assert text.count(header) == 1
+    pyproject.write_text(text.replace(header, f"{header}notify = {table}\n", 1))
+
+
+def _break_a_model(shop: Path) -> None:
+    (shop / "models" / "marts" / "broken.sql").write_text("select no_such_column from {{ ref('stg_orders') }}\n")
+
+
+def test_failing_job_posts_one_notification(run_job: RunJob, shop: Path, receiver: Receiver) -> None:
+    _notify(shop, "local", f'{{ urls = ["slack+http://{receiver.base}/hook"] }}')
+    _break_a_model(shop)
+    report = run_job(select=BROKEN)
+    assert report.exit_code == 1
+    assert report.notified is True
+    assert not any("notification" in p for p in report.problems), report.problems
+    (post,) = receiver.posts()
+    assert post.path == "/hook"
+    assert post.headers["content-type"] == "application/json"
+    data = post.json()
+    text = data["text"]
+    for expected in ("shop", "local", "1.0.0", "model.shop.broken", "no_such_column"):
+        assert expected in text
+    assert text.startswith("dbt-ferry FAILED: shop 1.0.0 in local")
+    assert report.flow_run_id and report.flow_run_id in text  # the flow run, by URL or id
+    fields = next(b["fields"] for b in data["blocks"] if "fields" in b)
+    assert {"type": "mrkdwn", "text": "*exit code*\n1"} in fields
+
+
+def test_successful_job_sends_nothing(run_job: RunJob, shop: Path, receiver: Receiver) -> None:
+    _notify(shop, "local", f'{{ urls = ["slack+http://{receiver.base}/hook"] }}')
+    report = run_job(**SEED_ORDERS)
+    assert report.exit_code == 0, report
+    assert report.notified is False
+    assert receiver.requests == []
+
+
+def test_unreachable_target_does_not_change_the_exit_code(run_job: RunJob, shop: Path) -> None:
+    _notify(shop, "local", f'{{ urls = ["slack+http://127.0.0.1:{free_port()}/hook"], timeout = 3 }}')
+    _break_a_model(shop)
+    report = run_job(select=BROKEN)
+    assert report.exit_code == 1
+    assert report.outcome == "dbt build failed"
+    assert report.notified is False
+    problems = [p for p in report.problems if "notification" in p]
+    assert len(problems) == 1
+    assert problems[0].startswith("notification to slack+http://… failed")
+
+
+def test_ci_never_notifies(run_job: RunJob, shop: Path, receiver: Receiver) -> None:
+    url = f"slack+http://{receiver.base}/hook"
+    _notify(shop, "ci", f'{{ urls = ["{url}"], on = "always" }}')
+    ci = resolve_environment(load_project(shop), "ci", environ={})
+    assert ci.ci is True
+    assert ci.notify.urls == (url,)  # configured: only being CI keeps it quiet
+    _break_a_model(shop)
+    report = run_job("ci", select=BROKEN)
+    assert report.exit_code == 1
+    assert report.notified is False
+    assert receiver.requests == []
+
+
+def test_on_always_notifies_success(
+    run_job: RunJob, shop: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The port comes from the job's environment: secrets in URLs stay in variables.
+    monkeypatch.setenv("FERRY_TEST_HOOK_PORT", str(receiver.port))
+    _notify(shop, "local", '{ urls = ["slack+http://127.0.0.1:${FERRY_TEST_HOOK_PORT}/hook"], on = "always" }')
+    report = run_job(**SEED_ORDERS)
+    assert report.exit_code == 0, report
+    assert report.notified is True
+    (post,) = receiver.posts()
+    text = post.json()["text"]
+    assert text.startswith("dbt-ferry succeeded: shop 1.0.0 in local")
+    assert "dbt seed passed (exit code 0)" in text
