@@ -89,14 +89,21 @@ def execute(spec: JobSpec) -> JobReport:
     handler = _TermHandler()
     previous = signal.signal(signal.SIGTERM, handler)
     _active_handler = handler
+    from prefect.exceptions import TerminationSignal
+
     try:
         from dbt_ferry.runtime.flow import run_flow
 
         report = run_flow(spec)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, TerminationSignal) as exc:
+        # KeyboardInterrupt: our handler (or Ctrl-C); TerminationSignal: SIGTERM caught by Prefect's own
+        # handler, outside a dbt step (between tasks, in Prefect's bookkeeping).
+        terminated = handler.fired or isinstance(exc, TerminationSignal)
+        handler.fired = True  # from here on, further SIGTERMs are ignored while we publish
+        signal.signal(signal.SIGTERM, handler)
         report = JobReport(
-            exit_code=EXIT_TERMINATED if handler.fired else 130,
-            outcome="the job was stopped by SIGTERM" if handler.fired else "the job was interrupted",
+            exit_code=EXIT_TERMINATED if terminated else 130,
+            outcome="the job was stopped by SIGTERM" if terminated else "the job was interrupted",
         )
         _emergency_finish(spec, report)
     finally:
@@ -104,7 +111,7 @@ def execute(spec: JobSpec) -> JobReport:
         signal.signal(signal.SIGTERM, previous)
         if spec.cleanup:
             shutil.rmtree(spec.work_root, ignore_errors=True)
-    if handler.fired and report.exit_code not in (EXIT_TERMINATED,):
+    if handler.fired and report.exit_code not in (EXIT_TERMINATED, 130):
         report.exit_code = EXIT_TERMINATED
     return report
 
