@@ -163,3 +163,26 @@ def test_library_run_in_this_python(prefect_api: str, shop: Path, store: Path, t
     assert report.exit_code == 0, report
     assert report.summary is not None
     assert report.summary.counts == {"success": 5}
+
+
+def test_parse_cache_is_persisted_and_restored(run_job: RunJob, store: Path) -> None:
+    first = run_job(docs=False)
+    assert first.exit_code == 0, first
+    assert (store / "state" / "local" / "partial_parse.msgpack").is_file()
+    second = run_job(publish=False, docs=False)
+    assert second.exit_code == 0, second
+    assert first.summary is not None and second.summary is not None
+    first_log = (store / "runs" / "local" / str(first.summary.invocation_id) / "dbt.log").read_text()
+    second_log = (store / "runs" / "local" / str(second.summary.invocation_id) / "dbt.log").read_text()
+    assert "Partial parsing enabled" not in first_log
+    assert "Partial parsing enabled: 0 files deleted, 0 files added, 0 files changed." in second_log
+
+
+def test_changed_vars_fall_back_to_a_full_parse_silently(run_job: RunJob, store: Path) -> None:
+    assert run_job(docs=False).exit_code == 0
+    report = run_job(publish=False, docs=False, vars="{lookback_days: 5}")
+    assert report.exit_code == 0, report
+    assert report.summary is not None
+    log = (store / "runs" / "local" / str(report.summary.invocation_id) / "dbt.log").read_text()
+    assert "Partial parsing enabled" not in log
+    assert report.problems == []

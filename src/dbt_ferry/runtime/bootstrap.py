@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,9 @@ from dbt_ferry.core.names import clean_value
 from dbt_ferry.core.store import ArtifactStore
 from dbt_ferry.release.catalog import published_versions, read_channel, read_manifest
 from dbt_ferry.release.fetch import FetchedRelease, fetch_release
+from dbt_ferry.runtime.outputs import restore_parse_cache
 from dbt_ferry.runtime.spec import JobRequest, JobSpec
+from dbt_ferry.runtime.workdir import acquire_work_dir, release_work_dir
 from dbt_ferry.storage import open_store
 
 log = logging.getLogger(__name__)
@@ -102,9 +103,8 @@ def prepare(
     store = open_store(store_config)
     channel = read_channel(store, name)
     version = clean_value(request.version) if request.version else None
-    work_root = Path(
-        tempfile.mkdtemp(prefix="dbt-ferry-run-", dir=request.work_dir or os.environ.get(ENV_WORK_DIR) or None)
-    )
+    work = acquire_work_dir(name, request.work_dir or os.environ.get(ENV_WORK_DIR))
+    work_root = work.path
     try:
         fetched = fetch_release(
             store, name, work_root / "project", version=version, cache_dir=cache_dir, with_env=with_env
@@ -118,7 +118,10 @@ def prepare(
         import shutil
 
         shutil.rmtree(work_root, ignore_errors=True)
+        release_work_dir(work.lock_fd)
         raise
+    if work.stable and restore_parse_cache(store, name, fetched.project_dir):
+        log.info("restored dbt's parse cache from %s", store.url)
     target, target_type = _target_type(fetched.project_dir, final_env.target)
     spec = JobSpec(
         request=request,
@@ -131,6 +134,7 @@ def prepare(
         target=target,
         target_type=target_type,
         cleanup=not request.keep_work_dir,
+        lock_fd=work.lock_fd,
     )
     return spec, fetched
 

@@ -21,6 +21,7 @@ from dbt_ferry.core.constants import ENV_DEBUG
 from dbt_ferry.runtime.finalize import collect_outputs, export_tables, notify, should_notify
 from dbt_ferry.runtime.report import JobReport
 from dbt_ferry.runtime.spec import EXIT_TERMINATED, JobSpec
+from dbt_ferry.runtime.workdir import release_work_dir
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +112,7 @@ def execute(spec: JobSpec) -> JobReport:
         signal.signal(signal.SIGTERM, previous)
         if spec.cleanup:
             shutil.rmtree(spec.work_root, ignore_errors=True)
+        release_work_dir(spec.lock_fd)
     if handler.fired and report.exit_code not in (EXIT_TERMINATED, 130):
         report.exit_code = EXIT_TERMINATED
     return report

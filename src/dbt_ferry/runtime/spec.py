@@ -50,6 +50,8 @@ class JobSpec(_Frozen):
     target: str | None
     target_type: str | None
     cleanup: bool = True
+    #: The descriptor holding the work directory's lock (inherited across the re-exec), released at the end.
+    lock_fd: int | None = None
 
     @property
     def project_path(self) -> Path:
