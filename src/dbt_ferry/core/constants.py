@@ -18,5 +18,5 @@ ENVIRONMENT_VARIABLES: dict[str, str] = {
     ENV_TARGET: "dbt target, overriding the environment's configured target",
     ENV_CACHE_DIR: "where unpacked environment packs are cached (default: ~/.cache/dbt-ferry)",
     ENV_DEBUG: "set to 1 to show tracebacks on errors, like --debug",
-    ENV_WORK_DIR: "parent folder of each run's fresh work directory (default: the system's temporary folder)",
+    ENV_WORK_DIR: "parent folder of the runs' work directories dbt-ferry-ENV/ (default: the system's temporary folder)",
 }
