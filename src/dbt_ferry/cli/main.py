@@ -11,6 +11,7 @@ import click
 
 from dbt_ferry import __version__
 from dbt_ferry.cli.exports import export_cmd, history_cmd
+from dbt_ferry.cli.init import init_cmd
 from dbt_ferry.cli.release import fetch_cmd, package_cmd, promote_cmd, publish_cmd, releases_cmd
 from dbt_ferry.cli.run import run_cmd
 from dbt_ferry.console import configure_logging, error
@@ -40,6 +41,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
     configure_logging(ctx.obj["debug"])
 
 
+cli.add_command(init_cmd)
 cli.add_command(package_cmd)
 cli.add_command(publish_cmd)
 cli.add_command(releases_cmd)

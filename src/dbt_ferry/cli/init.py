@@ -1,0 +1,53 @@
+"""``dbt-ferry init``: adopt an existing dbt project."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from dbt_ferry.cli.options import project_dir_option
+from dbt_ferry.console import out
+from dbt_ferry.deploy.init import DEFAULT_CLOUD_ENVIRONMENT, InitResult, init_project
+
+
+def _shown(path: Path, root: Path) -> str:
+    return os.path.relpath(path, root)
+
+
+def render_result(result: InitResult) -> None:
+    verb = "Set up" if result.changed else "Nothing to do:"
+    out.print(
+        f"{verb} dbt-ferry for {result.project} in {result.project_dir} "
+        f"(profile {result.profile}; environments {', '.join(result.environments)})"
+    )
+    width = max((len(_shown(f.path, result.project_dir)) for f in result.files), default=0)
+    for outcome in result.files:
+        detail = f"  {outcome.detail}" if outcome.detail else ""
+        out.print(f"  {outcome.action:<11} {_shown(outcome.path, result.project_dir):<{width}}{detail}".rstrip())
+    if result.notes:
+        out.print("Next:")
+        for note in result.notes:
+            out.print(f"  - {note}")
+
+
+@click.command("init")
+@project_dir_option
+@click.option(
+    "--env",
+    "environments",
+    multiple=True,
+    metavar="NAME",
+    help=f"A cloud environment to add (S3 store, dbt target NAME); repeatable. Default: {DEFAULT_CLOUD_ENVIRONMENT}. "
+    "local and ci are always added.",
+)
+@click.option("--region", metavar="REGION", help="AWS region of the cloud environments (default: $AWS_REGION).")
+@click.option("--force", is_flag=True, help="Rewrite generated files that differ from the templates.")
+def init_cmd(project_dir: str | None, environments: tuple[str, ...], region: str | None, force: bool) -> None:
+    """Adopt a dbt project: [tool.dbt-ferry] in pyproject.toml, profiles/<env>.yml, and the deployment kit
+    (Dockerfile, GitHub workflows, CloudFormation, prefect.yaml, Kubernetes jobs).
+
+    Existing configuration and profiles are never changed; run again, init changes nothing.
+    """
+    render_result(init_project(project_dir, environments=environments, force=force, region=region))

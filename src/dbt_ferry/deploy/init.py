@@ -1,0 +1,378 @@
+"""``dbt-ferry init``: adopt an existing dbt project.
+
+Adds ``[tool.dbt-ferry]`` to pyproject.toml (creating the file when there is none), copies the project's dbt
+profile into ``profiles/<env>.yml`` for the environments that run it locally, and writes the deployment kit
+(:mod:`dbt_ferry.deploy.kit`). Everything is planned first and written only when the whole plan holds, so a
+refusal leaves nothing half-done. Run again, it changes nothing: configuration and profiles are never rewritten,
+and a generated file that differs from the template is kept unless ``force``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from dbt_ferry import __version__
+from dbt_ferry.config.loader import ProjectConfig, project_dir_from, resolve_environment
+from dbt_ferry.config.models import EnvironmentConfig, S3StoreConfig
+from dbt_ferry.core.errors import ConfigError
+from dbt_ferry.core.names import check_environment_name
+from dbt_ferry.deploy.kit import CloudEnv, KitSpec, kit_files
+from dbt_ferry.deploy.profiles import (
+    ProfileLookup,
+    SourceProfile,
+    adapter_package,
+    display_path,
+    find_profile,
+    read_profile_file,
+    render_profile_file,
+)
+from dbt_ferry.deploy.project import DbtProject, ident, read_dbt_project, slug
+from dbt_ferry.deploy.pyproject import Table, append_tables
+
+Action = Literal["created", "added", "overwritten", "unchanged", "kept", "exists"]
+LOCAL, CI = "local", "ci"
+#: The cloud environment added when none is asked for.
+DEFAULT_CLOUD_ENVIRONMENT = "pro"
+DEFAULT_REGION = "us-east-1"
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    """What ``init`` did to one file."""
+
+    path: Path
+    action: Action
+    detail: str = ""
+
+
+@dataclass
+class InitResult:
+    project_dir: Path
+    project: str
+    profile: str
+    environments: list[str]
+    files: list[FileOutcome] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return any(f.action in ("created", "added", "overwritten") for f in self.files)
+
+
+@dataclass
+class _Plan:
+    """Files to write (absolute path → text) and what to report."""
+
+    writes: dict[Path, str] = field(default_factory=dict)
+    outcomes: list[FileOutcome] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def requested_environments(names: Sequence[str]) -> list[str]:
+    """``local`` and ``ci``, then the environments asked for (``pro`` when none is)."""
+    wanted = [LOCAL, CI, *(names or (DEFAULT_CLOUD_ENVIRONMENT,))]
+    for name in wanted:
+        check_environment_name(name)
+    return list(dict.fromkeys(wanted))
+
+
+def init_project(
+    project_dir: str | Path | None = None,
+    *,
+    environments: Sequence[str] = (),
+    force: bool = False,
+    region: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    home: Path | None = None,
+) -> InitResult:
+    """Adopt the dbt project in ``project_dir``: configuration, profiles and the deployment kit.
+
+    ``environments`` are the cloud environments to add (S3 store, target of the same name; default ``pro``);
+    ``local`` and ``ci`` are always there. ``region`` defaults to ``$AWS_REGION``, ``$AWS_DEFAULT_REGION``, then
+    us-east-1. ``force`` rewrites generated files that differ from the templates; it never touches
+    ``[tool.dbt-ferry]`` keys or profile files that exist.
+    """
+    env = os.environ if environ is None else environ
+    home = home if home is not None else Path.home()
+    dbt = read_dbt_project(project_dir_from(project_dir, env))
+    wanted = requested_environments(environments)
+    region = region or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
+    pyproject = dbt.root / "pyproject.toml"
+    original = pyproject.read_text(encoding="utf-8") if pyproject.is_file() else ""
+    try:
+        data = tomllib.loads(original)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{pyproject} is not valid TOML: {exc}", "fix the syntax") from None
+    lookup = find_profile(dbt.root, dbt.profile, env, home)
+    # The profile as dbt finds it, else as the project's own profile files hold it (adapter, targets).
+    source = lookup.source or next(
+        filter(None, (read_profile_file(dbt.root / "profiles" / f"{n}.yml", dbt.profile) for n in (LOCAL, CI))), None
+    )
+
+    plan = _Plan()
+    configs = _plan_pyproject(plan, dbt, pyproject, original, data, wanted, region, source, home)
+    _plan_profiles(plan, dbt, configs, lookup, source, home)
+    spec = _kit_spec(dbt, configs, region)
+    _plan_kit(plan, kit_files(spec), force)
+    _next_steps(plan, dbt, spec)
+    for path, content in plan.writes.items():
+        _write(path, content)
+    return InitResult(dbt.root, dbt.name, dbt.profile, list(configs), plan.outcomes, plan.notes)
+
+
+# -- pyproject.toml --------------------------------------------------------------------------------------
+
+
+def _plan_pyproject(
+    plan: _Plan,
+    dbt: DbtProject,
+    path: Path,
+    original: str,
+    data: dict[str, Any],
+    wanted: list[str],
+    region: str,
+    source: SourceProfile | None,
+    home: Path,
+) -> dict[str, EnvironmentConfig]:
+    tool = data.get("tool", {})
+    section = tool.get("dbt-ferry")
+    if section is not None and not isinstance(section, dict):
+        raise ConfigError(f"tool.dbt-ferry in {path} must be a table")
+    existing = (section or {}).get("environments") or {}
+    # Without environment tables the defaults local and ci apply; adding one table would drop them.
+    adding = [n for n in wanted if n not in existing] if existing else wanted
+    tables: list[Table] = []
+    if "project" not in data and "poetry" not in tool:
+        tables.append(_project_table(dbt, source))
+        if "uv" not in tool:
+            tables.append(Table(("tool", "uv"), {"package": False}, ["A dbt project, not a Python package."]))
+    if section is None:
+        tables.append(
+            Table(
+                ("tool", "dbt-ferry"),
+                {"store": {"type": "local", "path": ".ferry/store"}},
+                ["dbt-ferry's configuration (written by `dbt-ferry init`); see its README, Configuration reference."],
+            )
+        )
+    tables += [_environment_table(dbt, name, region, source, home) for name in adding]
+    text = append_tables(original, tables, str(path))
+    if tables:
+        what = [f"[{'.'.join(t.name[:2])}]" for t in tables if len(t.name) <= 2]
+        detail = ", ".join(what) + (" with " if what else "") + "environments " + ", ".join(adding)
+        verb: Action = "created" if not original else "added"
+        plan.outcomes.append(FileOutcome(path, verb, detail if adding else ", ".join(what)))
+        plan.writes[path] = text
+    else:
+        plan.outcomes.append(FileOutcome(path, "exists", "[tool.dbt-ferry] with environments " + ", ".join(existing)))
+    return _resolve(dbt, path, tomllib.loads(text))
+
+
+def _project_table(dbt: DbtProject, source: SourceProfile | None) -> Table:
+    dependencies = [f"dbt-ferry[job]>={__version__}"]
+    package = adapter_package(source.adapter_type if source else None)
+    if package:
+        dependencies.append(package)
+    return Table(
+        ("project",),
+        {
+            "name": dbt.name,
+            "version": "0.1.0",
+            "description": f"The dbt project {dbt.name}, released and run by dbt-ferry.",
+            "requires-python": ">=3.11",
+            "dependencies": dependencies,
+        },
+        ["The release version is [project] version: bump it to publish a new release."],
+    )
+
+
+def _environment_table(dbt: DbtProject, name: str, region: str, source: SourceProfile | None, home: Path) -> Table:
+    default_target = source.default_target if source else None
+    where = _where(source.path, dbt, home) if source else "its profiles file"
+    if name == LOCAL:
+        values: dict[str, Any] = {"target": default_target} if default_target else {}
+        return Table(
+            ("tool", "dbt-ferry", "environments", name),
+            values,
+            [f"This machine: the dbt profile {dbt.profile} of {where}, copied into profiles/local.yml."],
+        )
+    if name == CI:
+        target = CI if source and CI in source.outputs else default_target
+        return Table(
+            ("tool", "dbt-ferry", "environments", name),
+            {**({"target": target} if target else {}), "ci": True},
+            ["Pull requests (.github/workflows/ci.yml): the same profile, copied into profiles/ci.yml."],
+        )
+    bucket = f"{dbt.slug}-dbt-ferry-{slug(name, limit=31)}"[:63].rstrip("-")
+    return Table(
+        ("tool", "dbt-ferry", "environments", name),
+        {
+            "target": name,
+            "store": {"type": "s3", "bucket": bucket, "prefix": dbt.slug, "region": region},
+            "exports": {
+                "namespace": f"dbt_ferry_{dbt.ident}_{ident(name)}",
+                "catalog": {"type": "glue", "region": region},
+            },
+        },
+        [
+            f"On AWS (deploy/cloudformation.yaml): the bucket is a placeholder; profiles/{name}.yml holds the",
+            f"dbt profile {dbt.profile} with a target {name}.",
+        ],
+        [
+            f'aws_account_id = "123456789012"  # the AWS account of {name}: lets `dbt-ferry run` find its environment',
+            'notify = { urls = ["${DBT_FERRY_NOTIFY_URL}"] }  # the NotifySecretArn secret of the stack',
+        ],
+    )
+
+
+def _resolve(dbt: DbtProject, path: Path, data: dict[str, Any]) -> dict[str, EnvironmentConfig]:
+    section = data.get("tool", {}).get("dbt-ferry", {})
+    environments = section.get("environments", {})
+    project = ProjectConfig(
+        project_dir=dbt.root,
+        pyproject=path,
+        base={k: v for k, v in section.items() if k != "environments"},
+        environments=environments,
+        pyproject_data=data,
+    )
+    return {name: resolve_environment(project, name, environ={}) for name in environments}
+
+
+# -- profiles ------------------------------------------------------------------------------------------
+
+
+def _where(path: Path, dbt: DbtProject, home: Path) -> str:
+    """A profiles file as people name it: relative to the project, or to ~."""
+    if path.is_relative_to(dbt.root):
+        return path.relative_to(dbt.root).as_posix()
+    return display_path(path, home)
+
+
+def _plan_profiles(
+    plan: _Plan,
+    dbt: DbtProject,
+    configs: dict[str, EnvironmentConfig],
+    lookup: ProfileLookup,
+    source: SourceProfile | None,
+    home: Path,
+) -> None:
+    origin = source
+    if origin is None:  # no profiles.yml to read: an environment's own file may still hold the profile
+        for config in configs.values():
+            origin = origin or read_profile_file(dbt.root / config.profiles_path(), dbt.profile)
+    for name, config in configs.items():
+        relative = config.profiles_path()
+        path = dbt.root / relative
+        if path.is_file():
+            plan.outcomes.append(FileOutcome(path, "exists", f"profile of {name}"))
+            continue
+        cloud = isinstance(config.store, S3StoreConfig)
+        copy = origin is not None and (not cloud or (config.target or name) in origin.outputs)
+        if not copy or origin is None:
+            if not cloud:
+                looked = ", ".join(display_path(p, home) for p in lookup.searched)
+                raise ConfigError(
+                    f"no dbt profile {dbt.profile!r} to copy into {relative} for {name}: "
+                    + (lookup.problem or f"no profiles.yml in {looked}"),
+                    f"create the profile (dbt init), or write {relative}, then run dbt-ferry init again",
+                )
+            plan.notes.append(
+                f"write {relative}: the dbt profile {dbt.profile} with a target {config.target or name} for {name} "
+                "(credentials through env_var(), never in the file); cd.yml stops until it exists"
+            )
+            continue
+        where = _where(origin.path, dbt, home)
+        text, replaced = render_profile_file(origin, name, f"a copy of the profile {dbt.profile} in {where}")
+        plan.writes[path] = text
+        plan.outcomes.append(FileOutcome(path, "created", f"profile {dbt.profile} from {where}"))
+        for key, variable in sorted(replaced.items()):
+            plan.notes.append(f"{relative}: {key} now reads the variable {variable}; set it where dbt runs")
+
+
+# -- the kit -------------------------------------------------------------------------------------------
+
+
+def _kit_spec(dbt: DbtProject, configs: dict[str, EnvironmentConfig], region: str) -> KitSpec:
+    cloud = []
+    for name, config in configs.items():
+        store = config.store
+        if isinstance(store, S3StoreConfig):
+            cloud.append(
+                CloudEnv(
+                    name=name,
+                    bucket=store.bucket,
+                    prefix=store.prefix.strip("/") or dbt.slug,
+                    region=store.region or region,
+                    namespace=config.exports.namespace,
+                    target=config.target,
+                    profile_path=config.profiles_path(),
+                    account_id=config.aws_account_id,
+                )
+            )
+    ci = configs.get(CI) or next((c for c in configs.values() if c.ci), None)
+    if ci is None:  # pragma: no cover - init always configures ci
+        raise ConfigError("no CI environment is configured", "add [tool.dbt-ferry.environments.ci]")
+    lock = "poetry.lock" if (dbt.root / "poetry.lock").is_file() and not (dbt.root / "uv.lock").is_file() else "uv.lock"
+    return KitSpec(
+        project=dbt,
+        dbt_ferry_version=__version__,
+        ci_env=ci.name,
+        ci_target=ci.target,
+        ci_profile=ci.profiles_path(),
+        cloud=tuple(cloud),
+        profile_paths=tuple(dict.fromkeys(c.profiles_path() for c in configs.values())),
+        lock_file=lock,
+    )
+
+
+def _plan_kit(plan: _Plan, files: dict[Path, str], force: bool) -> None:
+    for path, text in files.items():
+        if not path.is_file():
+            plan.writes[path] = text
+            plan.outcomes.append(FileOutcome(path, "created"))
+        elif path.read_text(encoding="utf-8") == text:
+            plan.outcomes.append(FileOutcome(path, "unchanged"))
+        elif force:
+            plan.writes[path] = text
+            plan.outcomes.append(FileOutcome(path, "overwritten"))
+        else:
+            plan.outcomes.append(FileOutcome(path, "kept", "differs from what init writes; --force rewrites it"))
+
+
+def _next_steps(plan: _Plan, dbt: DbtProject, spec: KitSpec) -> None:
+    root = dbt.root
+    if spec.lock_file == "poetry.lock":
+        plan.notes.append("the workflows install with uv: move the project to uv (uv lock) or adapt ci.yml")
+    elif not (root / "uv.lock").is_file():
+        plan.notes.append("lock the dependencies: uv lock (ci.yml and cd.yml install from uv.lock)")
+    gitignore = root / ".gitignore"
+    ignored = gitignore.is_file() and ".ferry" in gitignore.read_text(encoding="utf-8", errors="replace")
+    if not ignored:
+        plan.notes.append("add .ferry/ to .gitignore (local store and build output)")
+    plan.notes.append(f"try it: dbt-ferry publish --env {LOCAL} --promote && dbt-ferry run --env {LOCAL}")
+    if spec.cloud:
+        plan.notes.append(
+            "on AWS: deploy deploy/cloudformation.yaml once per environment (commands at its top), then set the "
+            "repository variables listed at the top of .github/workflows/cd.yml"
+        )
+    else:
+        plan.notes.append("no environment has an S3 store: cd.yml, the stack, prefect.yaml and k8s were not written")
+
+
+def _write(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (a temporary file renamed into place)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

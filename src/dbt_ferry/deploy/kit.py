@@ -1,0 +1,293 @@
+"""The deployment kit of a project: Dockerfile, GitHub workflows, CloudFormation, prefect.yaml, Kubernetes jobs.
+
+Everything is computed from the project (:class:`~dbt_ferry.deploy.project.DbtProject`) and its resolved
+environments (:class:`KitSpec`); nothing is read from the network or the clock, so the same project always gives
+the same files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from dbt_ferry.deploy.project import DbtProject, ident, slug
+from dbt_ferry.deploy.render import (
+    ACTION_PINS,
+    PREFECT_VERSION,
+    PYTHON_VERSION,
+    UV_VERSION,
+    fill,
+    load_template,
+    render,
+)
+
+#: The job's arguments to `dbt-ferry run` (the image's entrypoint) everywhere it is started on a schedule.
+JOB_ARGUMENTS = ("build",)
+#: Cron of the generated schedules (Prefect, Kubernetes); EventBridge's is a stack parameter, off by default.
+DEFAULT_CRON = "0 6 * * *"
+RUNNER = "ubuntu-24.04"
+DOCKER_PLATFORM = "linux/amd64"
+#: Hard limit of one Kubernetes run, in seconds.
+ACTIVE_DEADLINE = 3 * 3600
+_ROOT_FILES = (
+    "dbt_project.yml", "packages.yml", "dependencies.yml", "package-lock.yml", "selectors.yml", "pyproject.toml",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class CloudEnv:
+    """An environment whose store is in S3: deployed by cd.yml and the stack."""
+
+    name: str
+    bucket: str
+    prefix: str
+    region: str
+    namespace: str
+    target: str | None
+    profile_path: str
+    account_id: str | None
+
+    @property
+    def slug(self) -> str:
+        return slug(self.name, limit=31)
+
+    @property
+    def var_prefix(self) -> str:
+        return ident(self.name).upper()
+
+
+@dataclass(frozen=True)
+class KitSpec:
+    project: DbtProject
+    dbt_ferry_version: str
+    ci_env: str
+    ci_target: str | None
+    ci_profile: str
+    cloud: tuple[CloudEnv, ...]
+    profile_paths: tuple[str, ...]
+    lock_file: str = "uv.lock"
+
+    @property
+    def repo_prefix(self) -> str:
+        """The project folder as a prefix of repository paths: ``""`` or ``"sub/dir/"``."""
+        where = self.project.path_in_repo
+        return "" if where == "." else f"{where}/"
+
+    @property
+    def primary(self) -> CloudEnv:
+        """The environment the single-environment files (stack defaults, Kubernetes) are written for: the last
+        one, which by custom is production (snd, pre, pro)."""
+        return self.cloud[-1]
+
+
+def kit_files(spec: KitSpec) -> dict[Path, str]:
+    """Every generated file, by absolute path."""
+    root, repo = spec.project.root, spec.project.repo_root
+    files = {
+        root / "Dockerfile": render("Dockerfile", _common(spec)),
+        repo / ".github" / "workflows" / "ci.yml": _ci(spec),
+    }
+    if spec.cloud:
+        files[repo / ".github" / "workflows" / "cd.yml"] = _cd(spec)
+        files[root / "deploy" / "cloudformation.yaml"] = _cloudformation(spec)
+        files[root / "prefect.yaml"] = _prefect(spec)
+        files[root / "deploy" / "k8s" / "job.yaml"] = _k8s(spec, "k8s/job.yaml")
+        files[root / "deploy" / "k8s" / "cronjob.yaml"] = _k8s(spec, "k8s/cronjob.yaml")
+    return files
+
+
+def _common(spec: KitSpec) -> dict[str, str]:
+    return {
+        "project": spec.project.name,
+        "project_slug": spec.project.slug,
+        "python_version": PYTHON_VERSION,
+        "uv_version": UV_VERSION,
+        "prefect_version": PREFECT_VERSION,
+        "dbt_ferry_version": spec.dbt_ferry_version,
+        **ACTION_PINS,
+    }
+
+
+def _working_directory(spec: KitSpec) -> str:
+    where = spec.project.path_in_repo
+    return "" if where == "." else f"defaults:\n  run:\n    working-directory: {where}"
+
+
+def _ci(spec: KitSpec) -> str:
+    return render(
+        "github/ci.yml",
+        {
+            **_common(spec),
+            "ci_env": spec.ci_env,
+            "ci_profile": spec.ci_profile,
+            "ci_target_flag": f" --target {spec.ci_target}" if spec.ci_target else "",
+            "lock_glob": f"{spec.repo_prefix}{spec.lock_file}",
+            "working_directory": _working_directory(spec),
+        },
+    )
+
+
+def _watched_paths(spec: KitSpec) -> list[str]:
+    """What a push must touch to deploy: the dbt project's folders and files, the lock, the profiles, the image."""
+    prefix = spec.repo_prefix
+    paths = [f"{prefix}{folder}/**" for folder in (*spec.project.folders, *spec.project.local_packages)]
+    paths += [f"{prefix}{name}" for name in (*_ROOT_FILES, spec.lock_file)]
+    for profile in spec.profile_paths:
+        folder = profile.rsplit("/", 1)[0] if "/" in profile else None
+        paths.append(f"{prefix}{folder}/**" if folder else f"{prefix}{profile}")
+    paths += [f"{prefix}Dockerfile", ".github/workflows/cd.yml"]
+    return list(dict.fromkeys(paths))
+
+
+def _cd(spec: KitSpec) -> str:
+    common = _common(spec)
+    jobs = []
+    for index, env in enumerate(spec.cloud):
+        needs = f"needs: [deploy-{spec.cloud[index - 1].name}]" if index else ""
+        jobs.append(
+            render(
+                "github/cd-job.yml",
+                {
+                    **common,
+                    "env": env.name,
+                    "needs": needs,
+                    "runner": RUNNER,
+                    "working_directory": _working_directory(spec),
+                    "region": env.region,
+                    "ecr_repository": f"{spec.project.slug}-dbt-ferry-{env.name}",
+                    "docker_platform": DOCKER_PLATFORM,
+                    "env_profile": env.profile_path,
+                    "env_profile_repo": f"{spec.repo_prefix}{env.profile_path}",
+                    "env_target": env.target or "of its profile",
+                    "var_prefix": env.var_prefix,
+                    "docker_context": spec.project.path_in_repo,
+                    "dockerfile": f"{spec.repo_prefix}Dockerfile",
+                },
+            )
+        )
+    variables = []
+    for env in spec.cloud:
+        variables += [
+            f"#   {env.var_prefix}_AWS_DEPLOY_ROLE_ARN    the DeployRoleArn output of the {env.name} stack",
+            f"#   {env.var_prefix}_AWS_CHAINED_ROLE_ARN   optional: a role the deploy role assumes next "
+            "(role chaining)",
+        ]
+    return render(
+        "github/cd.yml",
+        {
+            **common,
+            "cloud_env_list": ", then ".join(env.name for env in spec.cloud),
+            "variables_help": "\n".join(variables),
+            "paths": "\n".join(f'- "{path}"' for path in _watched_paths(spec)),
+            "deploy_jobs": "\n".join(jobs).rstrip("\n"),
+        },
+    )
+
+
+def _cloudformation(spec: KitSpec) -> str:
+    primary = spec.primary
+    repository = spec.project.github_repository
+    commands = []
+    for env in spec.cloud:
+        commands += [
+            f"#   aws cloudformation deploy --template-file deploy/cloudformation.yaml --stack-name "
+            f"{spec.project.slug}-{env.slug} \\",
+            f"#     --region {env.region} --capabilities CAPABILITY_IAM "
+            f"--parameter-overrides EnvironmentName={env.name} \\",
+            f"#     StoreBucketName={env.bucket} StorePrefix={env.prefix} ResultsDatabaseName={env.namespace} \\",
+            "#     VpcId=vpc-... SubnetIds=subnet-...,subnet-... SecurityGroupIds=sg-..."
+            + ("" if repository else " GitHubRepository=OWNER/REPO"),
+        ]
+    return render(
+        "cloudformation.yaml",
+        {
+            **_common(spec),
+            "deploy_commands": "\n".join(commands),
+            "env": primary.name,
+            "bucket": primary.bucket,
+            "prefix": primary.prefix,
+            "results_database": primary.namespace,
+            "var_prefix_hint": primary.var_prefix,
+            "github_repository_default": f'Default: "{repository}"' if repository else "",
+        },
+    )
+
+
+def _prefect(spec: KitSpec) -> str:
+    common = _common(spec)
+    deployments, help_lines = (
+        [],
+        [
+            '#   out() { aws cloudformation describe-stacks --stack-name "$1" --query '
+            "\"Stacks[0].Outputs[?OutputKey=='$2'].OutputValue\" --output text; }"
+        ],
+    )
+    for env in spec.cloud:
+        pool = f"dbt-ferry-{env.slug}"
+        variable = f"{spec.project.ident}_{ident(env.name)}"
+        stack = f"{spec.project.slug}-{env.slug}"
+        help_lines.append(f"#   prefect work-pool create {pool} --type ecs")
+        for name, output in (
+            ("task_definition_arn", "TaskDefinitionArn"),
+            ("cluster", "ClusterArn"),
+            ("vpc_id", "VpcId"),
+            ("network_configuration", "NetworkConfiguration"),
+        ):
+            help_lines.append(f'#   prefect variable set --overwrite {variable}_{name} "$(out {stack} {output})"')
+        values = {**common, "env": env.name, "work_pool": pool, "var_prefix": variable}
+        deployments.append(
+            render(
+                "prefect-deployment.yaml",
+                {
+                    **values,
+                    "name_suffix": "",
+                    "description": f"dbt-ferry run of {spec.project.name} in {env.name}: dbt build, daily",
+                    "schedules": f'schedules:\n  - cron: "{DEFAULT_CRON}"\n    timezone: UTC\n    active: true',
+                    "command": " ".join(JOB_ARGUMENTS),
+                },
+            )
+        )
+        deployments.append(
+            render(
+                "prefect-deployment.yaml",
+                {
+                    **values,
+                    "name_suffix": "-full-refresh",
+                    "description": f"dbt-ferry run of {spec.project.name} in {env.name} with --full-refresh, on demand",
+                    "schedules": "schedules: []",
+                    "command": " ".join((*JOB_ARGUMENTS, "--full-refresh")),
+                },
+            )
+        )
+    return render(
+        "prefect.yaml",
+        {
+            **common,
+            "variables_help": "\n".join(help_lines),
+            "deployments": "\n".join(deployments).rstrip("\n"),
+        },
+    )
+
+
+def _k8s(spec: KitSpec, template: str) -> str:
+    env = spec.primary
+    account = env.account_id or "AWS_ACCOUNT_ID"
+    values = {
+        **_common(spec),
+        "env": env.name,
+        "env_slug": env.slug,
+        "service_account": f"{spec.project.slug}-dbt-ferry",
+        "secret_name": f"{spec.project.slug}-dbt-ferry",
+        "image": f"{account}.dkr.ecr.{env.region}.amazonaws.com/{spec.project.slug}-dbt-ferry-{env.name}:latest",
+        "args": ", ".join(f'"{a}"' for a in JOB_ARGUMENTS),
+        "bucket": env.bucket,
+        "prefix": env.prefix,
+        "region": env.region,
+        "cron": DEFAULT_CRON,
+        "active_deadline": str(ACTIVE_DEADLINE),
+    }
+    values["pod"] = fill(load_template("k8s/pod.yaml"), values, where="k8s/pod.yaml")
+    values["service_account_doc"] = fill(
+        load_template("k8s/service-account.yaml"), values, where="k8s/service-account.yaml"
+    )
+    return render(template, values)
