@@ -93,7 +93,7 @@ def test_job_with_the_store_in_s3(
     # Nothing of the job leaks outside the prefix, and the work directory is cleaned up.
     everything = {item["Key"] for item in client.list_objects_v2(Bucket=bucket).get("Contents", [])}
     assert all(key.startswith(f"{PREFIX}/") for key in everything)
-    assert list((tmp_path / "work").iterdir()) == []
+    assert [p.name for p in (tmp_path / "work").iterdir()] == ["dbt-ferry-local.lock"]
 
 
 def test_unpublished_version_lists_the_published_ones(bucket: str, shop: Path, tmp_path: Path) -> None:
@@ -112,4 +112,5 @@ def test_unpublished_version_lists_the_published_ones(bucket: str, shop: Path, t
     assert error.exit_code == 5
     assert f"version 9.9.9 not found in s3://{bucket}/{PREFIX}" in error.message
     assert error.hint == "published versions: 1.0.0"
-    assert list(work.iterdir()) == []  # the half-made work directory is removed
+    # The half-made work directory is removed; only the environment's lock file stays.
+    assert [p.name for p in work.iterdir()] == ["dbt-ferry-local.lock"]
