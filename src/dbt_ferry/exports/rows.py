@@ -70,9 +70,10 @@ def run_window(run_results: dict[str, Any], info: RunInfo) -> tuple[datetime | N
     return started, completed, elapsed
 
 
-def extraction_date(run_results: dict[str, Any], info: RunInfo) -> date:
-    """The partition of a run: the UTC day it started, so that a re-export lands in the same place."""
-    started, completed, _ = run_window(run_results, info)
+def extraction_date(run_results: dict[str, Any]) -> date:
+    """The partition of a run: the UTC day dbt started it, read from dbt's own artifact only, so that every
+    re-export of the invocation (with or without the job's ferry.json) lands in the same partition."""
+    started, completed, _ = run_window(run_results, RunInfo(project="", environment=""))
     moment = started or completed or datetime.now(UTC)
     return moment.astimezone(UTC).date()
 

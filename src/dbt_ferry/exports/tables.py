@@ -44,6 +44,14 @@ class ExportResult:
     invocation_id: str
     rows: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    invocations: list[str] = field(default_factory=list)
+
+
+def _freshness_info(info: RunInfo) -> RunInfo:
+    """The context of a freshness run found beside another invocation's artifacts: not that one's times."""
+    return info.model_copy(
+        update={"command": "source freshness", "started_at": None, "completed_at": None, "exit_code": None}
+    )
 
 
 def ensure_table(catalog: Catalog, namespace: str, name: str) -> Table:
@@ -115,23 +123,39 @@ def export_run(
         )
     if environment and info.environment != environment:
         info = info.model_copy(update={"environment": environment})
-    primary = run_results or sources or {}
-    invocation_id = invocation_id_of(primary) or invocation_id_of(sources or {})
-    if not invocation_id:
-        raise ExportError(f"{run_dir}/run_results.json names no invocation_id")
-    day = extraction_date(primary, info)
-    result = ExportResult(invocation_id)
     manifest = _read_json(run_dir / "manifest.json")
-    tables: list[tuple[str, pa.Table]] = [(INVOCATIONS, invocation_table(primary, info, invocation_id, day))]
-    if run_results is not None and (run_results.get("args") or {}).get("which") != "source":
-        tables.append(
-            (NODE_RESULTS, node_table(run_results, manifest, info, invocation_id, day, compiled_code=compiled_code))
-        )
-    if sources is not None and invocation_id_of(sources) == invocation_id:
-        tables.append((SOURCE_FRESHNESS, freshness_table(sources, info, invocation_id, day)))
-    for name, rows in tables:
-        _replace_rows(ensure_table(catalog, namespace, name), rows, invocation_id, day)
-        result.rows[name] = rows.num_rows
+    # One folder can hold two invocations: a build's run_results.json and a later `source freshness`'s
+    # sources.json (dbt writes no run_results.json for freshness). Each is exported as its own invocation.
+    groups: list[tuple[str, dict[str, Any], list[tuple[str, pa.Table]]]] = []
+    if run_results is not None:
+        run_id = invocation_id_of(run_results)
+        if not run_id:
+            raise ExportError(f"{run_dir}/run_results.json names no invocation_id")
+        day = extraction_date(run_results)
+        tables = [(INVOCATIONS, invocation_table(run_results, info, run_id, day))]
+        if (run_results.get("args") or {}).get("which") != "source":
+            rows = node_table(run_results, manifest, info, run_id, day, compiled_code=compiled_code)
+            tables.append((NODE_RESULTS, rows))
+        groups.append((run_id, run_results, tables))
+    if sources is not None:
+        fresh_id = invocation_id_of(sources)
+        if not fresh_id:
+            raise ExportError(f"{run_dir}/sources.json names no invocation_id")
+        day = extraction_date(sources)
+        fresh_info = info if run_results is None or fresh_id == groups[0][0] else _freshness_info(info)
+        tables = [(SOURCE_FRESHNESS, freshness_table(sources, fresh_info, fresh_id, day))]
+        if groups and groups[0][0] == fresh_id:
+            groups[0][2].extend(tables)
+        else:
+            tables.insert(0, (INVOCATIONS, invocation_table(sources, fresh_info, fresh_id, day)))
+            groups.append((fresh_id, sources, tables))
+    result = ExportResult(groups[0][0])
+    for invocation_id, artifact, tables in groups:
+        day = extraction_date(artifact)
+        for name, rows in tables:
+            _replace_rows(ensure_table(catalog, namespace, name), rows, invocation_id, day)
+            result.rows[name] = result.rows.get(name, 0) + rows.num_rows
+    result.invocations = [g[0] for g in groups]
     result.seconds = time.perf_counter() - started
     log.info("exported %s: %s in %.2f s", invocation_id, result.rows, result.seconds)
     return result

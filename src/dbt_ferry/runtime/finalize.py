@@ -46,7 +46,8 @@ def _write_timing_chart(spec: JobSpec, target: Path, report: JobReport) -> bool:
     try:
         from dbt_ferry.exports.timing import write_timing_chart
 
-        data = json.loads((target / "run_results.json").read_text(encoding="utf-8"))
+        results = target / "run_results.json"
+        data = json.loads((results if results.is_file() else target / "sources.json").read_text(encoding="utf-8"))
         title = f"{spec.manifest.project} {spec.manifest.version} in {spec.environment.name}: model timing"
         write_timing_chart(data, title, target / "timing.html")
     except FileNotFoundError:
@@ -63,7 +64,8 @@ def collect_outputs(spec: JobSpec, report: JobReport) -> None:
     project = Path(spec.project_dir)
     target = project / "target"
     report.completed_at = report.completed_at or datetime.now(UTC)
-    report.summary = read_run_results(target / "run_results.json")
+    # `source freshness` writes sources.json and no run_results.json; its results have the same shape.
+    report.summary = read_run_results(target / "run_results.json") or read_run_results(target / "sources.json")
     invocation_id = (report.summary.invocation_id if report.summary else None) or f"ferry-{uuid.uuid4()}"
     ci = spec.environment.ci
     if target.is_dir():
@@ -89,7 +91,8 @@ def export_tables(spec: JobSpec, report: JobReport) -> None:
     """Write the run into the result tables (not in CI); a failure is a problem, never an exit code."""
     exports = spec.environment.exports
     target = Path(spec.project_dir) / "target"
-    if spec.environment.ci or not exports.tables or not (target / "run_results.json").is_file():
+    has_results = (target / "run_results.json").is_file() or (target / "sources.json").is_file()
+    if spec.environment.ci or not exports.tables or not has_results:
         return
     try:
         from dbt_ferry.exports.catalog import open_catalog

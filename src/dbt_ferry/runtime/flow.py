@@ -85,13 +85,16 @@ def keep_run_results(target: Path) -> Iterator[None]:
     """``docs generate`` rewrites run_results.json: keep the command's, which retry and exports need."""
     saved = target / "run_results.json"
     backup = target / ".run_results.command.json"
-    if saved.is_file():
+    existed = saved.is_file()
+    if existed:
         shutil.copyfile(saved, backup)
     try:
         yield
     finally:
         if backup.is_file():
             backup.replace(saved)
+        elif not existed:
+            saved.unlink(missing_ok=True)  # the command wrote none (source freshness): keep it that way
 
 
 def _outcome_text(report: JobReport, command: str) -> str:
