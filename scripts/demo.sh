@@ -21,6 +21,8 @@ status=0
 echo
 echo "Where to look:"
 echo "  docs (one HTML file):  $store/docs/local/index.html"
+echo "  timing chart:          $store/docs/local/timing.html"
+echo "  result tables:         $store/tables/ (Iceberg, SQLite catalog) — $ferry history --env local --store $store ${project[*]}"
 echo "  run artifacts:         $store/runs/local/"
 echo "  state for slim CI:     $store/state/local/manifest.json"
 echo "  warehouse (DuckDB):    $SHOP_DUCKDB_PATH"

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from rich.console import Console
 from rich.logging import RichHandler
@@ -21,6 +23,18 @@ for _console in (out, err):
         _console.width = 160  # logs and pipes: do not squeeze tables into 80 columns
 
 
+class _StderrHandler(logging.StreamHandler[Any]):
+    """Writes to whatever ``sys.stderr`` is at the time of the record (it may be replaced after set-up)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 def configure_logging(debug: bool = False) -> None:
     """Entry points only: warnings (or everything with --debug) to stderr."""
     level = logging.DEBUG if debug else logging.WARNING
@@ -29,7 +43,7 @@ def configure_logging(debug: bool = False) -> None:
         handler = RichHandler(console=err, show_time=False, show_path=debug, markup=False)
         handler.setFormatter(logging.Formatter("%(message)s"))
     else:
-        handler = logging.StreamHandler()
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger("dbt_ferry")
     root.handlers[:] = [handler]

@@ -125,7 +125,8 @@ class ExportsConfig(_Frozen):
     """Run results as Iceberg tables, and the timing chart."""
 
     tables: bool = True
-    catalog: CatalogConfig = SqlCatalogConfig()
+    #: None: the sql catalog for a local store, Glue for an S3 store.
+    catalog: CatalogConfig | None = None
     namespace: str = Field(default="dbt_ferry", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     compiled_code: bool = False
     timing_chart: bool = True

@@ -16,7 +16,7 @@ import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -150,7 +150,7 @@ class TaskOutcome:
 class EcsRunResult:
     target: EcsTarget
     task: StartedTask
-    outcome: TaskOutcome | None = field(default=None)
+    outcome: TaskOutcome | None = None
 
 
 def container_command(version: str | None, dbt_args: Sequence[str]) -> list[str]:

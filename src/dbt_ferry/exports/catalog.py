@@ -42,7 +42,17 @@ def _s3_properties(region: str | None) -> dict[str, str]:
     return props
 
 
-def catalog_location(config: CatalogConfig, store: StoreConfig) -> str:
+def default_catalog(config: CatalogConfig | None, store: StoreConfig) -> CatalogConfig:
+    """The configured catalog, or the default for the store: SQLite beside a local store, Glue for S3."""
+    if config is not None:
+        return config
+    if isinstance(store, S3StoreConfig):
+        return GlueCatalogConfig(type="glue", region=store.region)
+    return SqlCatalogConfig()
+
+
+def catalog_location(config: CatalogConfig | None, store: StoreConfig) -> str:
+    config = default_catalog(config, store)
     if isinstance(config, SqlCatalogConfig):
         return config.uri or "sqlite (under the store)"
     if isinstance(config, GlueCatalogConfig):
@@ -50,8 +60,9 @@ def catalog_location(config: CatalogConfig, store: StoreConfig) -> str:
     return config.uri
 
 
-def open_catalog(config: CatalogConfig, store: StoreConfig) -> Catalog:
+def open_catalog(config: CatalogConfig | None, store: StoreConfig) -> Catalog:
     """The catalog of ``config``; table data goes under ``<store>/tables`` unless a warehouse is given."""
+    config = default_catalog(config, store)
     warehouse = config.warehouse or _store_tables(store)
     if isinstance(config, SqlCatalogConfig):
         from pyiceberg.catalog.sql import SqlCatalog
