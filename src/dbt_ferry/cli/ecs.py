@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from dbt_ferry.cli.options import env_option, project_dir_option
 from dbt_ferry.console import out
 from dbt_ferry.core.names import clean_value
-from dbt_ferry.deploy.ecs import (
+from dbt_ferry.deploy.ecs_settings import (
     DEFAULT_POLL_INTERVAL,
     DEFAULT_TIMEOUT,
     ECS_ENVIRONMENT_VARIABLES,
@@ -19,12 +20,10 @@ from dbt_ferry.deploy.ecs import (
     ENV_ECS_STACK,
     ENV_ECS_SUBNETS,
     ENV_ECS_TASK_DEFINITION,
-    EcsRunRequest,
-    EcsRunResult,
-    StartedTask,
-    exit_code_of,
-    run_ecs_task,
 )
+
+if TYPE_CHECKING:
+    from dbt_ferry.deploy.ecs import EcsRunResult, StartedTask
 
 _EPILOG = (
     "\b\nEnvironment variables:\n"
@@ -51,6 +50,8 @@ def render_outcome(result: EcsRunResult) -> int:
     if outcome is None:
         return 0
     reason = "; ".join(filter(None, (outcome.stop_code, outcome.stopped_reason)))
+    from dbt_ferry.deploy.ecs import exit_code_of
+
     code = exit_code_of(outcome)
     out.print(f"task {result.task.task_id} stopped — exit code {code}" + (f" ({reason})" if reason else ""))
     return code
@@ -126,6 +127,8 @@ def run_cmd(
     """Start a one-off Fargate task running `dbt-ferry run` with these arguments (dbt build by default, or
     what follows --) and print its ARN. With --wait, wait for it and exit with its container's exit code.
     """
+    from dbt_ferry.deploy.ecs import EcsRunRequest, run_ecs_task
+
     request = EcsRunRequest(
         environment=clean_value(env) if env else None,
         version=clean_value(version) if version else None,

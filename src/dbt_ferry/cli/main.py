@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from dbt_ferry import __version__
+from dbt_ferry.cli.ecs import ecs_group
 from dbt_ferry.cli.exports import export_cmd, history_cmd
 from dbt_ferry.cli.init import init_cmd
 from dbt_ferry.cli.release import fetch_cmd, package_cmd, promote_cmd, publish_cmd, releases_cmd
@@ -17,12 +18,13 @@ from dbt_ferry.cli.run import run_cmd
 from dbt_ferry.console import configure_logging, error
 from dbt_ferry.core.constants import ENV_DEBUG, ENVIRONMENT_VARIABLES
 from dbt_ferry.core.errors import EXIT_CODES, FerryError
+from dbt_ferry.deploy.ecs_settings import ECS_ENVIRONMENT_VARIABLES, ECS_EXIT_CODES
 
 _EPILOG = (
     "\b\nEnvironment variables:\n"
-    + "\n".join(f"  {name:<24} {text}" for name, text in ENVIRONMENT_VARIABLES.items())
+    + "\n".join(f"  {name:<30} {text}" for name, text in {**ENVIRONMENT_VARIABLES, **ECS_ENVIRONMENT_VARIABLES}.items())
     + "\n\n\b\nExit codes:\n"
-    + "\n".join(f"  {code:<3} {text}" for code, text in EXIT_CODES.items())
+    + "\n".join(f"  {code:<3} {text}" for code, text in sorted({**EXIT_CODES, **ECS_EXIT_CODES}.items()))
 )
 
 
@@ -50,6 +52,7 @@ cli.add_command(fetch_cmd)
 cli.add_command(run_cmd)
 cli.add_command(export_cmd)
 cli.add_command(history_cmd)
+cli.add_command(ecs_group)
 
 
 def main(argv: list[str] | None = None) -> Any:

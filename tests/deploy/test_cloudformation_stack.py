@@ -1,0 +1,242 @@
+"""The stack of ``deploy/cloudformation.yaml`` (as ``dbt-ferry init`` writes it), created on the moto server.
+
+What moto 5.2's CloudFormation can create (moto/cloudformation/parsing.py, ``resource_class_from_type``) of the
+template's resource types:
+
+* supported: AWS::S3::Bucket, AWS::ECR::Repository, AWS::ECS::Cluster, AWS::ECS::TaskDefinition,
+  AWS::Logs::LogGroup, AWS::IAM::Role (ExecutionRole, TaskRole, DeployRole, SchedulerRole);
+* not supported: AWS::S3::BucketPolicy, AWS::Glue::Database, AWS::IAM::OIDCProvider, AWS::Scheduler::Schedule.
+
+moto skips an unsupported resource with a warning and still completes the stack, so the full template with its
+defaults (no schedule) reaches CREATE_COMPLETE; the Glue database is then missing and so is its output
+``ResultsDatabase``. With a schedule, the output ``ScheduleArn`` (``!GetAtt Schedule.Arn``) makes moto fail
+(a 500: it looks up a resource class that does not exist), so that stack is created from the template with the
+unsupported resources and the outputs naming them removed (:func:`without_unsupported`).
+
+moto does not check what real CloudFormation would refuse (parameter patterns, IAM policy grammar): that is
+cfn-lint's job (test_linters.py).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import boto3
+import pytest
+from cfnlint.decode import decode_str
+
+from tests.deploy.conftest import Adoptable
+
+pytestmark = [
+    pytest.mark.integration,
+    # moto's own warning for each resource it skips (the list above).
+    pytest.mark.filterwarnings("ignore:Tried to parse:UserWarning"),
+]
+
+MOTO_SUPPORTED = frozenset(
+    {
+        "AWS::S3::Bucket",
+        "AWS::ECR::Repository",
+        "AWS::ECS::Cluster",
+        "AWS::ECS::TaskDefinition",
+        "AWS::Logs::LogGroup",
+        "AWS::IAM::Role",
+    }
+)
+MOTO_UNSUPPORTED = frozenset(
+    {"AWS::S3::BucketPolicy", "AWS::Glue::Database", "AWS::IAM::OIDCProvider", "AWS::Scheduler::Schedule"}
+)
+ACCOUNT, REGION = "123456789012", "eu-west-1"
+STACK = "jaffle-pro"  # <project slug>-<env>, as the template's deploy commands name it
+NOTIFY_SECRET = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:jaffle-notify-AbCdEf"
+
+
+def parse(text: str) -> dict[str, Any]:
+    """The template as data; cfn-lint's loader takes the intrinsic tags (!Ref, !Sub, !If...) in long form."""
+    template, problems = decode_str(text)
+    assert not problems, problems
+    return json.loads(json.dumps(template))  # plain dicts and lists
+
+
+def template_of(project: Adoptable) -> str:
+    project.init("pro")
+    return (project.root / "deploy" / "cloudformation.yaml").read_text(encoding="utf-8")
+
+
+def _names(value: Any) -> set[str]:
+    """Every logical id a piece of template refers to (Ref, GetAtt, ${X} and ${X.Attr} in Sub)."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == "Ref" and isinstance(item, str):
+                found.add(item)
+            elif key == "Fn::GetAtt":
+                target = item[0] if isinstance(item, list) else str(item).split(".")[0]
+                found.add(target)
+            elif key == "Fn::Sub":
+                text = item[0] if isinstance(item, list) else item
+                found |= {name.split(".")[0] for name in _sub_names(text)}
+            found |= _names(item)
+    elif isinstance(value, list):
+        for item in value:
+            found |= _names(item)
+    return found
+
+
+def _sub_names(text: str) -> list[str]:
+    return re.findall(r"\$\{([^!}][^}]*)\}", text)
+
+
+def without_unsupported(template: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The template without the resources moto cannot create, and without the outputs naming them."""
+    resources = template["Resources"]
+    dropped = sorted(name for name, res in resources.items() if res["Type"] in MOTO_UNSUPPORTED)
+    kept = {name: res for name, res in resources.items() if name not in dropped}
+    outputs = {name: out for name, out in template.get("Outputs", {}).items() if not _names(out) & set(dropped)}
+    return {**template, "Resources": kept, "Outputs": outputs}, dropped
+
+
+def network() -> tuple[str, str, str]:
+    ec2 = boto3.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(GroupName="dbt-ferry", Description="tasks", VpcId=vpc)["GroupId"]
+    return vpc, subnet, group
+
+
+def create_stack(body: str, stack: str = STACK, **parameters: str) -> dict[str, Any]:
+    """Create ``stack`` on the emulator with a fresh VPC, subnet and security group; its description."""
+    vpc, subnet, group = network()
+    values = {"VpcId": vpc, "SubnetIds": subnet, "SecurityGroupIds": group, "GitHubRepository": "acme/jaffle"}
+    values.update(parameters)
+    client = boto3.client("cloudformation")
+    client.create_stack(
+        StackName=stack,
+        TemplateBody=body,
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in values.items()],
+        Capabilities=["CAPABILITY_IAM"],
+    )
+    description: dict[str, Any] = client.describe_stacks(StackName=stack)["Stacks"][0]
+    description["subnet"], description["group"], description["vpc"] = subnet, group, vpc
+    return description
+
+
+def outputs_of(stack: dict[str, Any]) -> dict[str, str]:
+    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
+
+def physical_ids(stack: str = STACK) -> dict[str, tuple[str, str]]:
+    client = boto3.client("cloudformation")
+    summaries = client.list_stack_resources(StackName=stack)["StackResourceSummaries"]
+    return {s["LogicalResourceId"]: (s["ResourceType"], s.get("PhysicalResourceId", "")) for s in summaries}
+
+
+def test_the_documented_moto_support_matches_moto(jaffle: Adoptable) -> None:
+    from moto.cloudformation.parsing import resource_class_from_type
+
+    types = {resource["Type"] for resource in parse(template_of(jaffle))["Resources"].values()}
+    assert types == MOTO_SUPPORTED | MOTO_UNSUPPORTED
+    assert {t for t in types if resource_class_from_type(t) is not None} == MOTO_SUPPORTED
+
+
+def test_full_template_creates_the_supported_resources(aws: str, jaffle: Adoptable) -> None:
+    stack = create_stack(template_of(jaffle), NotifySecretArn=NOTIFY_SECRET)
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    outputs = outputs_of(stack)
+    ids = physical_ids()
+    # Created: every supported resource has a physical id; moto lists the skipped ones without one.
+    created = {name: kind for name, (kind, physical) in ids.items() if physical}
+    assert created == {
+        "StoreBucket": "AWS::S3::Bucket",
+        "Repository": "AWS::ECR::Repository",
+        "Cluster": "AWS::ECS::Cluster",
+        "LogGroup": "AWS::Logs::LogGroup",
+        "ExecutionRole": "AWS::IAM::Role",
+        "TaskRole": "AWS::IAM::Role",
+        "TaskDefinition": "AWS::ECS::TaskDefinition",
+        "DeployRole": "AWS::IAM::Role",
+    }
+
+    repositories = boto3.client("ecr").describe_repositories(repositoryNames=["jaffle-dbt-ferry-pro"])
+    assert repositories["repositories"][0]["repositoryUri"] == outputs["RepositoryUri"]
+    assert outputs["RepositoryUri"] == f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/jaffle-dbt-ferry-pro"
+
+    ecs = boto3.client("ecs")
+    cluster = ecs.describe_clusters(clusters=["jaffle-pro"])["clusters"][0]
+    assert (cluster["clusterArn"], cluster["status"]) == (outputs["ClusterArn"], "ACTIVE")
+
+    definition = ecs.describe_task_definition(taskDefinition=outputs["TaskDefinitionArn"])["taskDefinition"]
+    assert definition["family"] == "jaffle-pro"
+    [container] = definition["containerDefinitions"]
+    assert container["name"] == "dbt-ferry"
+    assert container["image"] == f"{outputs['RepositoryUri']}:latest"
+    assert container["stopTimeout"] == 60
+    assert "command" not in container  # the image's entrypoint `dbt-ferry run`, dbt build by default
+    # moto keeps the !If ... AWS::NoValue of PrefectApiUrl as a null entry.
+    assert {e["name"]: e["value"] for e in container["environment"] if e} == {
+        "DBT_FERRY_ENV": "pro",
+        "DBT_FERRY_STORE": "s3://jaffle-dbt-ferry-pro/jaffle",
+    }
+    assert container["logConfiguration"] == {
+        "logDriver": "awslogs",
+        "options": {
+            "awslogs-group": "/dbt-ferry/jaffle/pro",
+            "awslogs-region": REGION,
+            "awslogs-stream-prefix": "dbt-ferry",
+        },
+    }
+    assert definition["memory"] == "2048"
+    # moto's AWS::ECS::TaskDefinition registers only Family, ContainerDefinitions, Volumes and Memory: no
+    # NetworkMode (bridge), RequiresCompatibilities, Cpu, roles, RuntimePlatform. And it resolves
+    # HasSecrets (an Fn::Or of Conditions) to false, so the secret is not there either. Real CloudFormation
+    # does all of it; these asserts say when moto starts to.
+    assert (definition["networkMode"], definition["compatibilities"]) == ("bridge", ["EC2"])
+    assert "executionRoleArn" not in definition and "taskRoleArn" not in definition
+    assert "secrets" not in container
+
+    iam = boto3.client("iam")
+    for output in ("ExecutionRoleArn", "TaskRoleArn", "DeployRoleArn"):
+        role = iam.get_role(RoleName=outputs[output].rsplit("/", 1)[-1])["Role"]
+        assert role["Arn"] == outputs[output]
+    task_role = iam.get_role(RoleName=outputs["TaskRoleArn"].rsplit("/", 1)[-1])["Role"]
+    [trust] = task_role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "ecs-tasks.amazonaws.com"}
+    policies = iam.list_role_policies(RoleName=task_role["RoleName"])["PolicyNames"]
+    assert policies == ["dbt-ferry-job"]
+
+    [group] = boto3.client("logs").describe_log_groups(logGroupNamePrefix="/dbt-ferry/jaffle/pro")["logGroups"]
+    assert (group["logGroupName"], group["retentionInDays"]) == (outputs["LogGroupName"], 30)
+
+    assert json.loads(outputs["NetworkConfiguration"]) == {
+        "subnets": [stack["subnet"]],
+        "securityGroups": [stack["group"]],
+        "assignPublicIp": "DISABLED",
+    }
+    assert outputs["StoreUrl"] == "s3://jaffle-dbt-ferry-pro/jaffle"
+    boto3.client("s3").head_bucket(Bucket="jaffle-dbt-ferry-pro")
+
+    # Not created by moto: the Glue database (and its output), the bucket policy, the OIDC provider.
+    assert "ResultsDatabase" not in outputs
+    glue = boto3.client("glue")
+    with pytest.raises(glue.exceptions.EntityNotFoundException):
+        glue.get_database(Name="dbt_ferry_jaffle_pro")
+    assert iam.list_open_id_connect_providers()["OpenIDConnectProviderList"] == []
+
+
+def test_a_scheduled_stack_needs_the_unsupported_resources_removed(aws: str, jaffle: Adoptable) -> None:
+    template, dropped = without_unsupported(parse(template_of(jaffle)))
+    assert dropped == ["GitHubOidcProvider", "ResultsDatabase", "Schedule", "StoreBucketPolicy"]
+    assert "ScheduleArn" not in template["Outputs"] and "ResultsDatabase" not in template["Outputs"]
+    stack = create_stack(
+        json.dumps(template),
+        ScheduleExpression="cron(0 6 * * ? *)",
+        GitHubOidcProviderArn=f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com",
+    )
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    created = {name for name, (_, physical) in physical_ids().items() if physical}
+    assert "SchedulerRole" in created  # HasSchedule holds: the role EventBridge Scheduler would use
+    assert {"Cluster", "TaskDefinition", "Repository", "LogGroup", "TaskRole", "ExecutionRole"} <= created
+    assert set(outputs_of(stack)) >= {"ClusterArn", "TaskDefinitionArn", "NetworkConfiguration"}
