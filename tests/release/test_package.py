@@ -303,3 +303,16 @@ def test_configured_exclude_patterns(shop: Path, tmp_path: Path, pattern: str) -
     assert not [n for n in names if n.startswith("scripts/")]
     # Only the scripts are gone; pyproject.toml changed, so compare the rest without it.
     assert {n for n in baseline if not n.startswith("scripts/")} == names
+
+
+def test_commit_from_github_sha_when_git_is_missing(
+    shop: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dbt_ferry.config.loader import load_project
+    from dbt_ferry.release.package import package_release
+
+    monkeypatch.setenv("PATH", str(tmp_path / "no-git-here"))
+    monkeypatch.setenv("GITHUB_SHA", "0123456789abcdef0123456789abcdef01234567")
+    built = package_release(load_project(shop), tmp_path / "out")
+    assert built.manifest.git_commit == "0123456789abcdef0123456789abcdef01234567"
+    assert built.manifest.git_dirty is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import tomllib
 from dataclasses import dataclass
@@ -104,6 +105,9 @@ def read_project(config: ProjectConfig) -> ProjectInfo:
     if commit:
         status = _git(root, "status", "--porcelain", "--", ".")
         dirty = bool(status) if status is not None else None
+    elif os.environ.get("GITHUB_SHA"):
+        # Packaged inside the runtime image (no git there) by the CD workflow: the commit that triggered it.
+        commit = os.environ["GITHUB_SHA"]
     return ProjectInfo(
         root=root,
         name=str(name),
