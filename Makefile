@@ -35,8 +35,8 @@ demo: install
 	@bash scripts/demo.sh
 
 check: install
-	$(BIN)/ruff check src tests examples
-	$(BIN)/ruff format --check src tests examples
+	$(BIN)/ruff check src tests examples bench
+	$(BIN)/ruff format --check src tests examples bench
 	$(BIN)/mypy
 
 test: check
@@ -44,6 +44,11 @@ test: check
 
 test-fast: install
 	$(BIN)/pytest -m "not slow" -p no:cacheprovider
+
+bench: install
+	$(UV) sync --locked --all-extras --all-groups
+	$(BIN)/python bench/overhead.py && $(BIN)/python bench/coldstart.py && $(BIN)/python bench/parse.py \
+		&& $(BIN)/python bench/package.py && $(BIN)/python bench/export.py
 
 clean:
 	rm -rf .demo .tools .venv .mypy_cache .ruff_cache .pytest_cache dist

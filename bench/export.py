@@ -18,11 +18,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.synthetic import write_run_dir  # noqa: E402
-from dbt_ferry.config.models import LocalStoreConfig, SqlCatalogConfig  # noqa: E402
-from dbt_ferry.core.runinfo import RunInfo  # noqa: E402
-from dbt_ferry.exports.catalog import open_catalog  # noqa: E402
-from dbt_ferry.exports.tables import export_run  # noqa: E402
+from bench.synthetic import write_run_dir
+from dbt_ferry.config.models import LocalStoreConfig, SqlCatalogConfig
+from dbt_ferry.core.runinfo import RunInfo
+from dbt_ferry.exports.catalog import open_catalog
+from dbt_ferry.exports.tables import export_run
 
 
 def measure(nodes: int, repeat: int) -> dict[str, object]:

@@ -1,0 +1,223 @@
+"""Benchmark: cold and warm start of ``dbt-ferry run`` with a real env pack, from a local store and from S3.
+
+    .venv/bin/python bench/coldstart.py [--runs 3] [--project examples/shop] [--json bench/out/coldstart.json]
+
+Packages the project with ``--with-env`` once (its env pack size is reported) and publishes it to a local store
+and to S3 (a moto ThreadedMotoServer on 127.0.0.1, reached through ``AWS_ENDPOINT_URL``). Then, alternating:
+
+- start: ``dbt-ferry run --env local --no-docs --store URL`` from process start to dbt's first event (the line
+  "Running with dbt=" printed by the Prefect log handler); the process tree is killed at that line. *cold*: an
+  empty ``DBT_FERRY_CACHE_DIR``; *warm*: the cache filled by a previous run. A local Prefect server is started once.
+- fetch: the same release's fetch in-process (``fetch_release``, cold cache): download, verify, unpack the env
+  (the emulator runs in a process of its own, as S3 would).
+- reference: the same virtualenv packed with venv-pack as .tar.gz (tar+gzip with ``tarfile`` when venv-pack
+  refuses; the JSON says which), uploaded to the same store, then downloaded whole (``download_file`` on S3, a
+  file copy locally) and extracted with ``tarfile.extractall`` into an empty folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import (
+    BIN,
+    OUT,
+    REPO,
+    base_env,
+    fmt,
+    free_port,
+    machine,
+    prefect_server,
+    print_table,
+    run_measured,
+    stats,
+    write_json,
+)
+
+venv_pack: Any = None
+
+FIRST_EVENT = "Running with dbt="
+BUCKET = "ferry-bench"
+MOTO = (
+    "import time; from moto.server import ThreadedMotoServer; "
+    "ThreadedMotoServer(ip_address='127.0.0.1', port={port}, verbose=False).start(); time.sleep(1e9)"
+)
+
+
+def wait_http(url: str, timeout: float = 60) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2):  # noqa: S310
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def pack_reference(env_dir: Path, dest: Path) -> str:
+    """venv-pack the unpacked env; fall back to tar+gzip. Returns the method used."""
+    try:
+        venv_pack.pack(prefix=str(env_dir), output=str(dest), force=True, compress_level=4)
+        return "venv-pack"
+    except venv_pack.VenvPackException as exc:
+        refused = str(exc)
+    print(f"venv-pack refused ({refused}); using tar+gzip")
+    with tarfile.open(dest, "w:gz", compresslevel=4) as tar:  # venv-pack's default level
+        tar.add(env_dir, arcname=".")
+    return "tar+gzip (tarfile, level 4)"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--project", type=Path, default=REPO / "examples" / "shop")
+    parser.add_argument("--json", type=Path, default=OUT / "coldstart.json")
+    args = parser.parse_args()
+    global venv_pack
+    import boto3
+    import venv_pack
+
+    from dbt_ferry.config.store_url import parse_store_url
+    from dbt_ferry.release.fetch import fetch_release
+    from dbt_ferry.storage import open_store
+
+    tmp = Path(tempfile.mkdtemp(prefix="ferry-bench-cold-"))
+    moto_port = free_port()
+    # The emulator runs in its own process, as S3 would: in this process it would share the GIL with the
+    # in-process fetches measured below (and slow them down by half).
+    moto = subprocess.Popen(
+        [str(BIN / "python"), "-c", MOTO.format(port=moto_port)], env=base_env(), stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    endpoint = f"http://127.0.0.1:{moto_port}"
+    wait_http(endpoint + "/moto-api/")
+    try:
+        with prefect_server() as api:
+            env = base_env(AWS_ENDPOINT_URL=endpoint, PREFECT_API_URL=api, DBT_FERRY_WORK_DIR=str(tmp / "work"),
+                           SHOP_DUCKDB_PATH=str(tmp / "shop.duckdb"))  # fmt: skip
+            os.environ.update({k: env[k] for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+                                                    "AWS_DEFAULT_REGION")})  # fmt: skip
+            s3 = boto3.client("s3", endpoint_url=endpoint)
+            s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+            # Used in place (read only): its uv sources point at this repository by a relative path.
+            project = args.project.resolve()
+            build = tmp / "build"
+            started = time.perf_counter()
+            subprocess.run([str(BIN / "dbt-ferry"), "package", "--with-env", "--project-dir", str(project),
+                            "--out", str(build)], env=env, check=True)  # fmt: skip
+            package_s = time.perf_counter() - started
+            pack = next(build.glob("env-*.tar.zst"))
+            stores = {"local": str(tmp / "store"), "s3": f"s3://{BUCKET}/shop"}
+            for url in stores.values():
+                subprocess.run([str(BIN / "dbt-ferry"), "publish", "--env", "local", "--promote", "--from", str(build),
+                                "--project-dir", str(project), "--store", url], env=env, check=True,
+                               stdout=subprocess.DEVNULL)  # fmt: skip
+
+            # The reference pack, from an unpacked copy of the same env.
+            seed_cache = tmp / "seed-cache"
+            fetch_release(open_store(parse_store_url(stores["local"])), "local", tmp / "seed-fetch",
+                          cache_dir=seed_cache)  # fmt: skip
+            env_dir = next((seed_cache / "envs").iterdir())
+            ref_pack = tmp / "reference-env.tar.gz"
+            method = pack_reference(env_dir, ref_pack)
+            pack_bytes, ref_bytes = pack.stat().st_size, ref_pack.stat().st_size
+            pack_name = pack.name
+            (tmp / "store" / "reference").mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(ref_pack, tmp / "store" / "reference" / ref_pack.name)
+            s3.upload_file(str(ref_pack), BUCKET, f"shop/reference/{ref_pack.name}")
+
+            results: dict[str, list[float]] = {}
+            log_dir = args.json.parent / "logs"
+            log_dir.mkdir(parents=True, exist_ok=True)
+
+            def start(kind: str, where: str, cache: Path, r: int) -> None:
+                m = run_measured(
+                    [str(BIN / "dbt-ferry"), "run", "--env", "local", "--no-docs", "--store", stores[where],
+                     "--project-dir", str(project)],
+                    env={**env, "DBT_FERRY_CACHE_DIR": str(cache)}, stop_on=FIRST_EVENT,
+                    log=log_dir / f"coldstart-{kind}-{where}-{r}.log", timeout=600,
+                )  # fmt: skip
+                if m.first_match is None:
+                    raise SystemExit(f"no '{FIRST_EVENT}' in the {kind} run from {where}; see the log in {log_dir}")
+                results.setdefault(f"start_{kind}_{where}", []).append(m.first_match)
+                print(f"  run {r} start {kind:4} {where:5}: {m.first_match:6.2f} s", flush=True)
+
+            def fetch(where: str, r: int) -> None:
+                dest, cache = tmp / f"fetch-{where}-{r}", tmp / f"fetch-cache-{where}-{r}"
+                started = time.perf_counter()
+                fetch_release(open_store(parse_store_url(stores[where])), "local", dest, cache_dir=cache)
+                results.setdefault(f"fetch_ferry_{where}", []).append(time.perf_counter() - started)
+                shutil.rmtree(dest)
+                shutil.rmtree(cache)
+
+            def reference(where: str, r: int) -> None:
+                work = tmp / f"ref-{where}-{r}"
+                work.mkdir()
+                started = time.perf_counter()
+                local = work / ref_pack.name
+                if where == "s3":
+                    s3.download_file(BUCKET, f"shop/reference/{ref_pack.name}", str(local))
+                else:
+                    shutil.copyfile(tmp / "store" / "reference" / ref_pack.name, local)
+                with tarfile.open(local, "r:gz") as tar:
+                    tar.extractall(work / "env", filter="tar")
+                results.setdefault(f"fetch_reference_{where}", []).append(time.perf_counter() - started)
+                shutil.rmtree(work)
+
+            for r in range(args.runs):
+                for where in ("local", "s3") if r % 2 == 0 else ("s3", "local"):
+                    cache = tmp / f"cache-{where}-{r}"
+                    start("cold", where, cache, r)
+                    start("warm", where, cache, r)
+                    shutil.rmtree(cache)
+                    fetch(where, r)
+                    reference(where, r)
+                    print(f"  run {r} fetch {where}: ferry {results[f'fetch_ferry_{where}'][-1]:.2f} s, "
+                          f"reference {results[f'fetch_reference_{where}'][-1]:.2f} s", flush=True)  # fmt: skip
+    finally:
+        moto.terminate()
+        moto.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    summary = {k: stats(v) for k, v in results.items()}
+    rows = []
+    for where in ("local", "s3"):
+        ferry, ref = summary[f"fetch_ferry_{where}"], summary[f"fetch_reference_{where}"]
+        rows += [
+            [where, "dbt-ferry run, cold cache: start to first dbt event", fmt(summary[f"start_cold_{where}"]), ""],
+            [where, "dbt-ferry run, warm cache: start to first dbt event", fmt(summary[f"start_warm_{where}"]), ""],
+            [where, "dbt-ferry fetch_release (download+verify+unpack)", fmt(ferry), ""],
+            [
+                where,
+                f"reference: download whole + extractall ({method})",
+                fmt(ref),
+                f"{ref['median'] / ferry['median']:.2f}x",
+            ],
+        ]
+    print(f"env pack {pack_name}: {pack_bytes / 2**20:.1f} MiB (zstd); reference .tar.gz: "
+          f"{ref_bytes / 2**20:.1f} MiB; package --with-env took {package_s:.1f} s")  # fmt: skip
+    print_table(["store", "what", "s median (min-max)", "reference/ferry"], rows)
+    write_json(args.json, {
+        "machine": machine(), "runs": args.runs, "env_pack": pack_name, "env_pack_bytes": pack_bytes,
+        "reference_method": method, "reference_pack_bytes": ref_bytes, "package_with_env_s": package_s,
+        "results": summary,
+    })  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
