@@ -16,8 +16,6 @@ from dbt_ferry.release.publish import publish_release
 from dbt_ferry.storage.local import LocalStore
 from tests.conftest import REPO
 
-pytestmark = pytest.mark.slow
-
 
 def _point_at_repo(project: Path) -> None:
     """The example depends on dbt-ferry by a relative path; the copy must point at this checkout."""
@@ -28,6 +26,7 @@ def _point_at_repo(project: Path) -> None:
     lock.write_text(re.sub(r'((?:directory|path) = ")\.\./\.\./?(")', rf"\g<1>{REPO}\g<2>", lock.read_text()))
 
 
+@pytest.mark.slow
 def test_env_pack_runs_from_a_new_path_and_is_cached(shop: Path, tmp_path: Path) -> None:
     _point_at_repo(shop)
     built = package_release(load_project(shop), tmp_path / "build", with_env=True)
@@ -68,3 +67,61 @@ def test_env_pack_runs_from_a_new_path_and_is_cached(shop: Path, tmp_path: Path)
     assert second.env_dir == first.env_dir
     assert marker.read_text() == "still here"
     assert sum(transferred) < pack.size
+
+
+def _with_fake_env_pack(shop: Path, tmp_path: Path) -> tuple[object, str]:
+    """A release of the shop whose env pack is a tiny venv-shaped tree (fast to build and stream)."""
+    from dbt_ferry.core.archive import Entry, write_archive
+    from dbt_ferry.core.checksums import sha256_file
+    from dbt_ferry.core.manifest import MANIFEST_NAME, Artifact, build_id
+    from dbt_ferry.release.envpack import env_pack_name
+    from dbt_ferry.release.package import BuiltRelease
+
+    built = package_release(load_project(shop), tmp_path / "build")
+    tree = tmp_path / "fake-env"
+    (tree / "bin").mkdir(parents=True)
+    (tree / "pyvenv.cfg").write_text("home = /nowhere\nversion_info = 3\n")
+    (tree / "lib" / "site-packages").mkdir(parents=True)
+    (tree / "lib" / "site-packages" / "big.bin").write_bytes(bytes(range(256)) * 8192)
+    name = env_pack_name()
+    write_archive([Entry(p.relative_to(tree).as_posix(), p) for p in sorted(tree.rglob("*"))], built.directory / name)
+    path = built.directory / name
+    env = Artifact(
+        name=name,
+        kind="env",
+        size=path.stat().st_size,
+        sha256=sha256_file(path),
+        python=current_python(),
+        platform=current_platform(),
+    )
+    artifacts = (*built.manifest.artifacts, env)
+    manifest = built.manifest.model_copy(update={"artifacts": artifacts, "build_id": build_id(artifacts)})
+    (built.directory / MANIFEST_NAME).write_bytes(manifest.to_json())
+    return BuiltRelease.load(built.directory), env.sha256
+
+
+def test_env_pack_streams_into_the_cache(shop: Path, tmp_path: Path) -> None:
+    built, sha = _with_fake_env_pack(shop, tmp_path)
+    store = LocalStore(tmp_path / "store")
+    publish_release(store, built, environment="local", promote=True)  # type: ignore[arg-type]
+    fetched = fetch_release(store, "local", tmp_path / "dest", cache_dir=tmp_path / "cache")
+    assert fetched.env_dir == tmp_path / "cache" / "envs" / sha
+    assert (fetched.env_dir / "lib" / "site-packages" / "big.bin").read_bytes() == bytes(range(256)) * 8192
+    assert (fetched.env_dir / "bin" / "python").resolve().exists()  # relinked to this host's interpreter
+
+
+def test_corrupt_env_pack_leaves_nothing_behind(shop: Path, tmp_path: Path) -> None:
+    from dbt_ferry.core.errors import IntegrityError
+
+    built, sha = _with_fake_env_pack(shop, tmp_path)
+    store = LocalStore(tmp_path / "store")
+    publish_release(store, built, environment="local", promote=True)  # type: ignore[arg-type]
+    (pack,) = (tmp_path / "store" / "releases" / "1.0.0").glob("*/env-*.tar.zst")
+    data = bytearray(pack.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    pack.write_bytes(bytes(data))
+    with pytest.raises(IntegrityError, match=r"artifact env-.* is corrupt: expected sha256 " + sha):
+        fetch_release(store, "local", tmp_path / "dest", cache_dir=tmp_path / "cache")
+    assert not (tmp_path / "dest").exists()
+    assert list((tmp_path / "cache" / "envs").iterdir()) == []  # no half-unpacked environment
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []

@@ -390,3 +390,17 @@ def test_s3_unreachable_endpoint_is_a_store_error(
     assert elapsed < 30, f"gave up only after {elapsed:.1f} s"
     assert f"127.0.0.1:{port}" in str(caught.value)
     assert not isinstance(caught.value, StoreNotFoundError)
+
+
+def test_open_read_streams_the_bytes(store: object, tmp_path: Path) -> None:
+    from dbt_ferry.core.errors import StoreNotFoundError
+
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    store.write_bytes("stream/blob.bin", data)  # type: ignore[attr-defined]
+    with store.open_read("stream/blob.bin") as stream:  # type: ignore[attr-defined]
+        chunks = []
+        while chunk := stream.read(1024 * 1024):
+            chunks.append(chunk)
+    assert b"".join(chunks) == data
+    with pytest.raises(StoreNotFoundError):
+        store.open_read("stream/absent.bin")  # type: ignore[attr-defined]

@@ -147,10 +147,13 @@ def extract_stream(stream: BinaryIO, dest: Path) -> list[str]:
     seen: set[PurePosixPath] = set()
     names: list[str] = []
     links: list[Path] = []
+    # Directories known to be real (no link on their way from the root): files inside them need no realpath.
+    # A known directory cannot turn into a link later: a link member at its path fails (it exists).
+    real_dirs: set[PurePosixPath] = {PurePosixPath(".")}
     try:
         with tarfile.open(fileobj=stream, mode="r|") as tar:
             for member in tar:
-                names.append(str(_extract_member(tar, member, root, seen, links)))
+                names.append(str(_extract_member(tar, member, root, seen, links, real_dirs)))
     except tarfile.TarError as exc:
         raise IntegrityError(f"the archive is corrupt: {exc}", "fetch or package it again") from None
     # A link can be made to escape by a later member (a -> b/.., then b -> .): check the end state.
@@ -161,11 +164,16 @@ def extract_stream(stream: BinaryIO, dest: Path) -> list[str]:
 
 
 def _extract_member(
-    tar: tarfile.TarFile, member: tarfile.TarInfo, root: Path, seen: set[PurePosixPath], links: list[Path]
+    tar: tarfile.TarFile,
+    member: tarfile.TarInfo,
+    root: Path,
+    seen: set[PurePosixPath],
+    links: list[Path],
+    real_dirs: set[PurePosixPath],
 ) -> PurePosixPath:
     relative = _member_path(member.name)
     try:
-        _write_member(tar, member, relative, root, seen, links)
+        _write_member(tar, member, relative, root, seen, links, real_dirs)
     except OSError as exc:
         raise UnsafeArchiveError(f"cannot extract archive member {relative}: {exc.strerror or exc}") from None
     return relative
@@ -178,19 +186,28 @@ def _write_member(
     root: Path,
     seen: set[PurePosixPath],
     links: list[Path],
+    real_dirs: set[PurePosixPath],
 ) -> None:
     if relative in seen and not member.isdir():
         raise UnsafeArchiveError(f"archive member {relative} appears twice")
     seen.add(relative)
     if member.ischr() or member.isblk() or member.isfifo() or member.isdev():
         raise UnsafeArchiveError(f"archive member {relative} is a device or fifo")
-    parent = _resolved_parent(root, relative)
+    parent_rel = relative.parent
+    if parent_rel in real_dirs:
+        parent = root.joinpath(*parent_rel.parts)
+    else:
+        parent = _resolved_parent(root, relative)
+        if parent == root.joinpath(*parent_rel.parts):  # no link on the way: remember it and its ancestors
+            real_dirs.update((parent_rel, *parent_rel.parents))
     path = parent / relative.name
     if path.is_symlink():
         raise UnsafeArchiveError(f"archive member {relative} would overwrite a link")
     if member.isdir():
         path.mkdir(exist_ok=True)
         os.chmod(path, 0o755)  # noqa: S103 - directories of a release are world-readable
+        if parent_rel in real_dirs:
+            real_dirs.add(relative)
     elif member.issym():
         _check_link_target(root, relative, member.linkname, hard=False)
         os.symlink(member.linkname, path)
@@ -213,13 +230,21 @@ def _write_member(
         raise UnsafeArchiveError(f"archive member {relative} has an unsupported type")
 
 
+def extract_zstd_stream(stream: BinaryIO, dest: Path) -> list[str]:
+    """Extract a zstd-compressed tar read from ``stream`` (a download in progress) into ``dest`` safely."""
+    reader = zstandard.ZstdDecompressor().stream_reader(stream, read_size=_COPY_CHUNK, closefd=False)
+    try:
+        with reader:
+            return extract_stream(io.BufferedReader(reader, buffer_size=_COPY_CHUNK), dest)
+    except zstandard.ZstdError as exc:
+        raise IntegrityError(f"the archive is corrupt: {exc}", "fetch or package it again") from None
+
+
 def extract_archive(archive: Path, dest: Path) -> list[str]:
     """Extract a ``.tar.zst`` (or plain ``.tar``) file into ``dest`` safely."""
     with archive.open("rb") as raw:
         magic = raw.read(4)
         raw.seek(0)
         if magic == b"\x28\xb5\x2f\xfd":
-            reader = zstandard.ZstdDecompressor().stream_reader(raw, read_size=_COPY_CHUNK)
-            with reader:
-                return extract_stream(io.BufferedReader(reader, buffer_size=_COPY_CHUNK), dest)
+            return extract_zstd_stream(raw, dest)
         return extract_stream(raw, dest)

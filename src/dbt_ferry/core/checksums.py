@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -29,3 +30,29 @@ def sha256_stream(stream: BinaryIO) -> tuple[str, int]:
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+class HashingReader:
+    """Reads through to ``raw`` while computing the sha256 and size of every byte read."""
+
+    def __init__(self, raw: BinaryIO, progress: Callable[[int], None] | None = None) -> None:
+        self._raw = raw
+        self._progress = progress
+        self._digest = hashlib.sha256()
+        self.size = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._raw.read(size)
+        self._digest.update(data)
+        self.size += len(data)
+        if self._progress and data:
+            self._progress(len(data))
+        return data
+
+    def drain(self) -> None:
+        """Read (and hash) whatever the consumer left unread."""
+        while self.read(CHUNK):
+            pass
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()

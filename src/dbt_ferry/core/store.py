@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import BinaryIO, Protocol, runtime_checkable
 
 #: Called with the number of bytes just transferred.
 ProgressCallback = Callable[[int], None]
@@ -33,6 +33,10 @@ class ArtifactStore(Protocol):
 
     def download(self, key: str, dest: Path, *, progress: ProgressCallback | None = None) -> None:
         """Copy ``key`` to the local file ``dest``."""
+        ...
+
+    def open_read(self, key: str) -> BinaryIO:
+        """A stream of ``key``'s bytes, to read once from the start (close it when done)."""
         ...
 
     def size(self, key: str) -> int | None:

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -174,14 +175,21 @@ def relocate_env(path: Path, python: str) -> None:
     cfg.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def unpack_env(archive: Path, dest: Path, python: str) -> Path:
-    """Extract an env pack into ``dest`` (atomically: all or nothing) and make it runnable here."""
+def unpack_env(archive: Path | Callable[[Path], None], dest: Path, python: str) -> Path:
+    """Extract an env pack into ``dest`` (atomically: all or nothing) and make it runnable here.
+
+    ``archive`` is the pack's file, or a function extracting it into the folder it is given (a download
+    streamed through decompression and extraction, verified before it returns).
+    """
     if dest.is_dir() and (dest / "pyvenv.cfg").is_file():
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
     try:
-        extract_archive(archive, staging)
+        if callable(archive):
+            archive(staging)
+        else:
+            extract_archive(archive, staging)
         relocate_env(staging, python)
         staging.chmod(0o755)  # mkdtemp makes it private; a shared cache is read by other users
         try:

@@ -7,11 +7,12 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from dbt_ferry.core.archive import extract_archive
-from dbt_ferry.core.checksums import sha256_file
+from dbt_ferry.core.archive import extract_archive, extract_zstd_stream
+from dbt_ferry.core.checksums import HashingReader, sha256_file
 from dbt_ferry.core.constants import ENV_CACHE_DIR
 from dbt_ferry.core.errors import IntegrityError, ReleaseNotFoundError, StoreError
 from dbt_ferry.core.manifest import MANIFEST_NAME, Artifact, ReleaseManifest
@@ -68,6 +69,40 @@ def _select(manifest: ReleaseManifest, environment: str, with_env: bool) -> tupl
     return [code, profile], env_pack
 
 
+def _mismatch(manifest: ReleaseManifest, artifact: Artifact, actual: str, actual_size: int) -> IntegrityError:
+    return IntegrityError(
+        f"artifact {artifact.name} of release {manifest.version} is corrupt: expected sha256 "
+        f"{artifact.sha256} ({artifact.size} bytes), got {actual} ({actual_size} bytes)",
+        "nothing was extracted; publish the release again with --force, or fetch another version",
+    )
+
+
+def _stream_verified(
+    store: ArtifactStore,
+    manifest: ReleaseManifest,
+    artifact: Artifact,
+    progress: ProgressCallback | None,
+) -> Callable[[Path], None]:
+    """Download, decompress and extract in one pass into a staging folder; verify the whole download's
+    sha256 before returning (the caller discards the folder on any error, so nothing unverified is used)."""
+
+    def extract(staging: Path) -> None:
+        with store.open_read(artifact_key(manifest, artifact.name)) as raw:
+            reader = HashingReader(raw, progress)
+            failure: IntegrityError | None = None
+            try:
+                extract_zstd_stream(reader, staging)  # type: ignore[arg-type]
+            except IntegrityError as exc:
+                failure = exc
+            reader.drain()
+        if reader.hexdigest() != artifact.sha256 or reader.size != artifact.size:
+            raise _mismatch(manifest, artifact, reader.hexdigest(), reader.size)
+        if failure is not None:
+            raise failure
+
+    return extract
+
+
 def _download_verified(
     store: ArtifactStore,
     manifest: ReleaseManifest,
@@ -79,11 +114,7 @@ def _download_verified(
     actual_size = dest.stat().st_size
     actual = sha256_file(dest)
     if actual != artifact.sha256 or actual_size != artifact.size:
-        raise IntegrityError(
-            f"artifact {artifact.name} of release {manifest.version} is corrupt: expected sha256 "
-            f"{artifact.sha256} ({artifact.size} bytes), got {actual} ({actual_size} bytes)",
-            "nothing was extracted; publish the release again with --force, or fetch another version",
-        )
+        raise _mismatch(manifest, artifact, actual, actual_size)
 
 
 def _check_dest(dest: Path) -> None:
@@ -124,7 +155,7 @@ def fetch_release(
             if (env_dir / "pyvenv.cfg").is_file():
                 log.info("env pack %s already unpacked in %s", env_pack.name, env_dir)
                 env_pack = None  # warm cache: nothing to download
-        for artifact in [*files, *([env_pack] if env_pack else [])]:
+        for artifact in files:
             path = downloads / hashlib.sha256(artifact.name.encode()).hexdigest()[:16]
             _download_verified(store, manifest, artifact, path, progress)
             local[artifact.name] = path
@@ -134,7 +165,9 @@ def fetch_release(
         (tree / PROVENANCE).parent.mkdir(parents=True, exist_ok=True)
         (tree / PROVENANCE).write_bytes(manifest.to_json())
         if env_pack is not None and env_dir is not None:
-            unpack_env(local[env_pack.name], env_dir, env_pack.python or current_python())
+            # The env pack streams from the store through zstd into the cache's staging folder.
+            extract = _stream_verified(store, manifest, env_pack, progress)
+            unpack_env(extract, env_dir, env_pack.python or current_python())
         if dest.exists():
             dest.rmdir()
         tree.rename(dest)

@@ -6,6 +6,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import BinaryIO
 
 from dbt_ferry.core.errors import StoreError, StoreNotFoundError, StorePreconditionError
 from dbt_ferry.core.store import ProgressCallback
@@ -103,6 +104,13 @@ class LocalStore:
                 dst.write(chunk)
                 if progress:
                     progress(len(chunk))
+
+    def open_read(self, key: str) -> BinaryIO:
+        path = self._path(key)
+        try:
+            return path.open("rb")
+        except (FileNotFoundError, IsADirectoryError):
+            raise StoreNotFoundError(f"{path} does not exist") from None
 
     def size(self, key: str) -> int | None:
         path = self._path(key)

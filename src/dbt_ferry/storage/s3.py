@@ -7,10 +7,11 @@ retried with backoff. Every botocore exception stops here and becomes a :class:`
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 import boto3
 import boto3.exceptions
@@ -136,6 +137,15 @@ class S3Store:
             self._check_bucket()
             raise
 
+    def open_read(self, key: str) -> BinaryIO:
+        try:
+            with self._errors("read", key):
+                body = self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
+        except StoreNotFoundError:
+            self._check_bucket()
+            raise
+        return cast(BinaryIO, io.BufferedReader(_Body(body, self, key), buffer_size=1024 * 1024))
+
     def size(self, key: str) -> int | None:
         try:
             with self._errors("inspect", key):
@@ -176,3 +186,28 @@ class S3Store:
                 batch: list[ObjectIdentifierTypeDef] = [{"Key": self._key(k)} for k in keys[start : start + 1000]]
                 if batch:
                     self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+
+
+class _Body(io.RawIOBase):
+    """An S3 object's body as a file object whose read errors are store errors."""
+
+    def __init__(self, body: Any, store: S3Store, key: str) -> None:
+        self._body = body
+        self._store = store
+        self._key = key
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        with self._store._errors("read", self._key):
+            try:
+                data = self._body.read(len(buffer))
+            except (OSError, botocore.exceptions.ResponseStreamingError) as exc:
+                raise StoreError(f"the download of {self._key} broke off: {exc}", "try again") from None
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._body.close()
+        super().close()
