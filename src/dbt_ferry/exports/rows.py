@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
+from pyiceberg.schema import Schema
 
 from dbt_ferry.core.runinfo import RunInfo
 from dbt_ferry.exports.schema import (
@@ -142,7 +143,7 @@ def node_table(
     compiled_code: bool = False,
 ) -> pa.Table:
     nodes = (manifest or {}).get("nodes") or {}
-    columns: dict[str, list[Any]] = {field.name: [] for field in NODE_RESULTS_SCHEMA.fields}
+    rows: list[dict[str, Any]] = []
     for result in run_results.get("results") or []:
         if not isinstance(result, dict):
             continue
@@ -177,13 +178,12 @@ def node_table(
             "compiled_code": _text(code),
             PARTITION_COLUMN: day,
         }
-        for key, value in values.items():
-            columns[key].append(value)
-    return pa.Table.from_pydict(columns, schema=NODE_RESULTS_SCHEMA.as_arrow())
+        rows.append(values)
+    return _columnar(NODE_RESULTS_SCHEMA, rows)
 
 
 def freshness_table(sources: dict[str, Any], info: RunInfo, invocation_id: str, day: date) -> pa.Table:
-    columns: dict[str, list[Any]] = {field.name: [] for field in SOURCE_FRESHNESS_SCHEMA.fields}
+    rows: list[dict[str, Any]] = []
     for result in sources.get("results") or []:
         if not isinstance(result, dict):
             continue
@@ -205,6 +205,11 @@ def freshness_table(sources: dict[str, Any], info: RunInfo, invocation_id: str, 
             "message": _text(result.get("error") or result.get("message")),
             PARTITION_COLUMN: day,
         }
-        for key, value in values.items():
-            columns[key].append(value)
-    return pa.Table.from_pydict(columns, schema=SOURCE_FRESHNESS_SCHEMA.as_arrow())
+        rows.append(values)
+    return _columnar(SOURCE_FRESHNESS_SCHEMA, rows)
+
+
+def _columnar(schema: Schema, rows: list[dict[str, Any]]) -> pa.Table:
+    """An Arrow table of ``schema`` from row dicts holding exactly its columns."""
+    columns: dict[str, list[Any]] = {field.name: [row[field.name] for row in rows] for field in schema.fields}
+    return pa.Table.from_pydict(columns, schema=schema.as_arrow())
