@@ -136,3 +136,12 @@ def test_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "fetch", "--env", "local")
     assert code == 2
     assert "Missing option '--dest'" in err
+
+
+def test_nothing_published_says_how_to_publish(shop: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "fetch", "--env", "local", "--dest", str(tmp_path / "d"), "--project-dir", str(shop))
+    assert code == 5
+    assert err == (
+        f"Error: no release is promoted in environment local ({shop / '.ferry' / 'store'}) — "
+        "nothing is published there yet: dbt-ferry publish --env local --promote\n"
+    )

@@ -54,10 +54,12 @@ def read_channel(store: ArtifactStore, environment: str) -> Channel | None:
 def channel_version(store: ArtifactStore, environment: str) -> str:
     channel = read_channel(store, environment)
     if channel is None:
-        raise ReleaseNotFoundError(
-            f"no release is promoted in environment {environment} ({store.url})",
-            f"promote one with: dbt-ferry promote --env {environment} VERSION ({_listing(store)})",
+        hint = (
+            f"promote one with: dbt-ferry promote --env {environment} VERSION ({_listing(store)})"
+            if published_versions(store)
+            else f"nothing is published there yet: dbt-ferry publish --env {environment} --promote"
         )
+        raise ReleaseNotFoundError(f"no release is promoted in environment {environment} ({store.url})", hint)
     return channel.version
 
 
