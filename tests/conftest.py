@@ -98,3 +98,16 @@ def publish_shop(project: Path, store: Path, *, environment: str = "local", with
 
     built = package_release(load_project(project), project.parent / f"build-{project.name}", with_env=with_env)
     publish_release(LocalStore(store), built, environment=environment, promote=True, force=True)
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """Run the real CLI entry point (its error handler included): exit code, stdout, stderr."""
+    from dbt_ferry.cli.main import main
+
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err

@@ -6,17 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from dbt_ferry.cli.main import main
+from tests.conftest import run_cli
 
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+run = run_cli
 
 
 @pytest.fixture(autouse=True)

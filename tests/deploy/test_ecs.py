@@ -29,7 +29,7 @@ import pytest
 import requests
 
 from dbt_ferry.cli.ecs import ecs_group
-from dbt_ferry.cli.main import cli, main
+from dbt_ferry.cli.main import cli
 from dbt_ferry.deploy.ecs import (
     EcsError,
     EcsRunRequest,
@@ -40,6 +40,7 @@ from dbt_ferry.deploy.ecs import (
     run_ecs_task,
     task_outcome,
 )
+from tests.conftest import run_cli
 from tests.deploy.conftest import Adoptable
 from tests.deploy.test_cloudformation_stack import create_stack, network, outputs_of, template_of
 
@@ -114,14 +115,7 @@ def ecs_cli(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+run = run_cli
 
 
 def describe(cluster: str, arn: str) -> dict[str, Any]:
