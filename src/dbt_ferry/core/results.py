@@ -93,11 +93,16 @@ def parse_run_results(data: dict[str, Any]) -> RunSummary:
     )
 
 
-def read_run_results(path: Path) -> RunSummary | None:
-    """The summary of ``path``, or ``None`` when dbt wrote none (it could not run)."""
-    try:
-        return parse_run_results(json.loads(path.read_text(encoding="utf-8")))
-    except FileNotFoundError:
-        return None
-    except (ValueError, OSError):
-        return None
+def load_results(target: Path) -> dict[str, Any] | None:
+    """The raw results of a dbt ``target/`` folder: ``run_results.json``, or ``sources.json`` for
+    ``source freshness`` (which writes no run_results.json; its results have the same shape). ``None`` when
+    dbt wrote neither (it could not run) or the file is unreadable."""
+    for name in ("run_results.json", "sources.json"):
+        try:
+            data = json.loads((target / name).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            continue
+        except (ValueError, OSError):
+            return None
+        return data if isinstance(data, dict) else None
+    return None

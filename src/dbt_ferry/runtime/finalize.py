@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from dbt_ferry.core.results import read_run_results
+from dbt_ferry.core.results import load_results, parse_run_results
 from dbt_ferry.core.runinfo import RUN_INFO_NAME, RunInfo
 from dbt_ferry.notify import failure_notification, send_notification
 from dbt_ferry.runtime.outputs import publish_outputs
@@ -42,16 +42,12 @@ def run_info(spec: JobSpec, report: JobReport) -> RunInfo:
     )
 
 
-def _write_timing_chart(spec: JobSpec, target: Path, report: JobReport) -> bool:
+def _write_timing_chart(spec: JobSpec, results: dict[str, Any], target: Path, report: JobReport) -> bool:
     try:
         from dbt_ferry.exports.timing import write_timing_chart
 
-        results = target / "run_results.json"
-        data = json.loads((results if results.is_file() else target / "sources.json").read_text(encoding="utf-8"))
         title = f"{spec.manifest.project} {spec.manifest.version} in {spec.environment.name}: model timing"
-        write_timing_chart(data, title, target / "timing.html")
-    except FileNotFoundError:
-        return False
+        write_timing_chart(results, title, target / "timing.html")
     except Exception as exc:  # noqa: BLE001 - a chart never fails a job
         report.problems.append(f"timing chart not written: {exc}")
         log.warning("timing chart not written: %s", exc)
@@ -64,13 +60,18 @@ def collect_outputs(spec: JobSpec, report: JobReport) -> None:
     project = Path(spec.project_dir)
     target = project / "target"
     report.completed_at = report.completed_at or datetime.now(UTC)
-    # `source freshness` writes sources.json and no run_results.json; its results have the same shape.
-    report.summary = read_run_results(target / "run_results.json") or read_run_results(target / "sources.json")
+    results = load_results(target)  # read once: the summary and the timing chart both need it
+    report.summary = parse_run_results(results) if results is not None else None
     invocation_id = (report.summary.invocation_id if report.summary else None) or f"ferry-{uuid.uuid4()}"
     ci = spec.environment.ci
     if target.is_dir():
         (target / RUN_INFO_NAME).write_bytes(run_info(spec, report).to_json())
-    timing = not ci and spec.environment.exports.timing_chart and _write_timing_chart(spec, target, report)
+    timing = (
+        not ci
+        and spec.environment.exports.timing_chart
+        and results is not None
+        and _write_timing_chart(spec, results, target, report)
+    )
     store = open_store(spec.store)
     report.store_url = store.url
     published = publish_outputs(
