@@ -102,12 +102,19 @@ def publish_shop(project: Path, store: Path, *, environment: str = "local", with
 
 def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     """Run the real CLI entry point (its error handler included): exit code, stdout, stderr."""
+    import logging
+
     from dbt_ferry.cli.main import main
 
+    logger = logging.getLogger("dbt_ferry")  # the CLI configures it; give it back as it was
+    handlers, level, propagate = logger.handlers[:], logger.level, logger.propagate
     try:
         main(list(args))
         code = 0
     except SystemExit as exc:
         code = int(exc.code or 0)
+    finally:
+        logger.handlers[:], logger.propagate = handlers, propagate
+        logger.setLevel(level)
     captured = capsys.readouterr()
     return code, captured.out, captured.err

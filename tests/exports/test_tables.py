@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import shutil
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
@@ -25,7 +24,6 @@ from pyiceberg.types import (
     TimestamptzType,
 )
 
-from dbt_ferry.cli.main import main
 from dbt_ferry.config.models import LocalStoreConfig, SqlCatalogConfig
 from dbt_ferry.core.runinfo import RUN_INFO_NAME, RunInfo
 from dbt_ferry.exports.catalog import open_catalog
@@ -40,7 +38,7 @@ from dbt_ferry.exports.schema import (
     partition_spec,
 )
 from dbt_ferry.exports.tables import ExportError, export_run
-from tests.conftest import free_port
+from tests.conftest import free_port, run_cli
 
 FIXTURES = Path(__file__).parent / "fixtures"
 NAMESPACE = "dbt_ferry"
@@ -554,19 +552,8 @@ def test_target_folder_after_build_then_freshness(catalog: Catalog, tmp_path: Pa
 
 
 def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    logger = logging.getLogger("dbt_ferry")  # the CLI configures it; give it back as it was
-    handlers, level, propagate = logger.handlers[:], logger.level, logger.propagate
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    finally:
-        logger.handlers[:], logger.propagate = handlers, propagate
-        logger.setLevel(level)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+    capsys.readouterr()  # only this command's output
+    return run_cli(capsys, *args)
 
 
 def test_cli_export_from_a_run_dir(shop: Path, capsys: pytest.CaptureFixture[str]) -> None:
