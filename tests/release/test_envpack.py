@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import marshal
+import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -59,6 +62,23 @@ def test_env_pack_runs_from_a_new_path_and_is_cached(shop: Path, tmp_path: Path)
     assert where[0].startswith(str(first.env_dir))
     assert where[1] == str(first.env_dir)
 
+    # The pack ships hash-based bytecode: an interpreter that may not write any (the image sets
+    # PYTHONDONTWRITEBYTECODE) imports from it, and tracebacks still show the unpacked sources.
+    site = next(first.env_dir.glob("lib/python*/site-packages"))
+    probe = subprocess.run(
+        [python, "-v", "-c", "import dbt.version, dbt_ferry.core.archive as a; a._member_path('')"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+        check=False,
+    )
+    loaded = [line for line in probe.stderr.splitlines() if line.startswith(f"# code object from '{site}")]
+    from_source = [line for line in probe.stderr.splitlines() if line.startswith(f"# code object from {site}")]
+    assert len(loaded) > 20
+    assert from_source == []
+    assert f'File "{site}/dbt_ferry/core/tarcheck.py", line' in probe.stderr
+    assert 'raise UnsafeArchiveError(f"archive member with an empty or invalid name' in probe.stderr
+
     # A warm host: the second fetch does not download or unpack the env pack again.
     marker = first.env_dir / "marker"
     marker.write_text("still here")
@@ -67,6 +87,26 @@ def test_env_pack_runs_from_a_new_path_and_is_cached(shop: Path, tmp_path: Path)
     assert second.env_dir == first.env_dir
     assert marker.read_text() == "still here"
     assert sum(transferred) < pack.size
+
+
+def test_bytecode_is_hash_based_and_the_same_wherever_it_is_built(tmp_path: Path) -> None:
+    from dbt_ferry.release.envpack import _compile_bytecode
+
+    pycs = []
+    for name in ("one", "two"):
+        venv = tmp_path / name
+        (venv / "bin").mkdir(parents=True)
+        (venv / "bin" / "python").symlink_to(sys.executable)
+        site = venv / "lib" / "site-packages"
+        (site / "dbt_ferry").mkdir(parents=True)
+        (site / "dbt_ferry" / "__init__.py").write_text("KEYS = {'a', 'b', 'c', 'd'}\n\ndef f():\n    return 1\n")
+        (site / "py312_only.py").write_text("type Alias = int\n")  # may not compile here: skipped, as pip does
+        _compile_bytecode(venv, site, dict(os.environ))
+        (pyc,) = (site / "dbt_ferry" / "__pycache__").glob("__init__.*.pyc")
+        pycs.append(pyc.read_bytes())
+    assert pycs[0] == pycs[1]
+    assert int.from_bytes(pycs[0][4:8], "little") == 0b01  # hash-based, never checked against the source
+    assert marshal.loads(pycs[0][16:]).co_filename == "lib/site-packages/dbt_ferry/__init__.py"  # noqa: S302
 
 
 def _with_fake_env_pack(shop: Path, tmp_path: Path) -> tuple[object, str]:

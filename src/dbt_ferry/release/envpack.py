@@ -1,6 +1,9 @@
 """The env pack: a relocatable virtualenv built from the project's lock, packed with zstd.
 
-Built with ``uv venv --relocatable`` and installed from the lock. The interpreter links
+Built with ``uv venv --relocatable`` and installed from the lock, then byte-compiled: the pack ships
+hash-based ``.pyc`` files (``unchecked-hash``: the unpacked env is immutable and verified by its sha256,
+and the archive's fixed mtimes would make timestamp-based ones stale), so a container that cannot write
+``__pycache__`` (``PYTHONDONTWRITEBYTECODE=1``) still imports dbt and Prefect from bytecode. The interpreter links
 (``bin/python*``) are not packed: they point at the build machine's Python. Unpacking
 (:func:`unpack_env`) recreates them for the local interpreter of the same version and rewrites
 ``pyvenv.cfg``, so the pack runs from any path on any host with that Python.
@@ -25,7 +28,6 @@ from dbt_ferry.release.project import ProjectInfo
 
 log = logging.getLogger(__name__)
 
-_PRUNED_DIRS = frozenset({"__pycache__"})
 _PRUNED_BIN = ("python", "python3", f"python{sys.version_info.major}.{sys.version_info.minor}")
 
 
@@ -105,11 +107,31 @@ def _install_from_lock(info: ProjectInfo, venv: Path, uv: str, env: dict[str, st
     )
 
 
+def _compile_bytecode(venv: Path, site: Path, env: dict[str, str]) -> None:
+    """Byte-compile ``site`` in place with the venv's interpreter: hash-based pycs, same bytes for the same tree.
+
+    Paths inside the pycs are stored relative to the venv (``-s``); the import system points them at the
+    real source file when it loads them, so tracebacks name the unpacked env's files.
+    """
+    args = [str(venv / "bin" / "python"), "-m", "compileall", "-qq", "-j", "0"]
+    args += ["--invalidation-mode", "unchecked-hash", "-s", str(venv), str(site)]
+    log.debug("running %s", " ".join(args))
+    done = subprocess.run(args, env={**env, "PYTHONHASHSEED": "0"}, capture_output=True, text=True, check=False)
+    # 1: some files do not compile under this Python (modules for other versions, templates): pip and uv
+    # skip those too, and importing one would fail the same way from source.
+    if done.returncode not in (0, 1) or not any((site / "dbt_ferry" / "__pycache__").glob("__init__.*.pyc")):
+        tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-15:])
+        raise BuildError(
+            f"byte-compiling the env failed (exit {done.returncode}):\n{tail}",
+            "check that the packaging Python runs the locked dependencies",
+        )
+
+
 def _pack_entries(venv: Path) -> list[Entry]:
     entries = []
     for dirpath, dirnames, filenames in os.walk(venv):
         here = Path(dirpath)
-        dirnames[:] = [d for d in dirnames if d not in _PRUNED_DIRS and not (here / d).is_symlink()]
+        dirnames[:] = [d for d in dirnames if not (here / d).is_symlink()]
         rel = here.relative_to(venv)
         links = [d for d in os.listdir(here) if (here / d).is_symlink() and (here / d).is_dir()]
         for name in filenames + links:
@@ -141,6 +163,7 @@ def build_env_pack(info: ProjectInfo, out_dir: Path) -> EnvPack:
                 f"the locked dependencies of {info.root} do not include dbt-ferry",
                 "add 'dbt-ferry[job]' (and your dbt adapter) to [project] dependencies and lock again",
             )
+        _compile_bytecode(venv, site, env)
         pack = EnvPack(env_pack_name(), current_python(), current_platform())
         write_archive(_pack_entries(venv), out_dir / pack.name, level=3, threads=-1)
     return pack
