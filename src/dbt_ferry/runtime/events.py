@@ -1,18 +1,18 @@
-"""The one callback that forwards dbt events to the Prefect task's run logger.
+"""Which dbt events reach the Prefect task log, and how they read there.
 
-dbt calls it from its worker threads. The Prefect logger is looked up inside the callback, from
-the task run context captured when the forwarder was made (worker threads do not inherit context
-variables); with no run context it falls back to a plain logger.
+The filter runs in dbt's process (:mod:`dbt_ferry.runtime.dbt_process`), called from dbt's worker
+threads for every event; only the events it picks cross to the job's process, which logs them to the
+Prefect task's run logger (:func:`run_logger`).
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dbt_ferry.config.models import EventsConfig
+if TYPE_CHECKING:
+    from dbt_ferry.config.models import EventsConfig
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 _RANK = {"debug": 0, "info": 1, "warn": 2, "warning": 2, "error": 3}
@@ -22,40 +22,50 @@ NO_NODES_EVENTS = frozenset({"NoNodesForSelectionCriteria", "NoNodesSelected"})
 fallback_log = logging.getLogger("dbt_ferry.dbt")
 
 
-class EventForwarder:
-    """Callable given to ``dbtRunner(callbacks=[...])``."""
+class EventFilter:
+    """Picks the events to forward: the named ones, and any at or above the level, minus the excluded."""
 
-    def __init__(self, config: EventsConfig, context: Any = None) -> None:
-        self._names = (frozenset(config.names) | frozenset(config.include)) - frozenset(config.exclude)
-        self._exclude = frozenset(config.exclude)
-        self._min_rank = _RANK[config.level]
-        self._context = context
-        self._lock = threading.Lock()
-        self.forwarded = 0
+    def __init__(self, names: frozenset[str], exclude: frozenset[str], level: str) -> None:
+        self._names = names - exclude
+        self._exclude = exclude
+        self._level = level
+        self._min_rank = _RANK[level]
         self.no_nodes = False
 
-    def __call__(self, event: Any) -> None:
+    @classmethod
+    def from_config(cls, config: EventsConfig) -> EventFilter:
+        return cls(frozenset(config.names) | frozenset(config.include), frozenset(config.exclude), config.level)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"names": sorted(self._names), "exclude": sorted(self._exclude), "level": self._level}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EventFilter:
+        return cls(frozenset(data["names"]), frozenset(data["exclude"]), str(data["level"]))
+
+    def __call__(self, event: Any) -> tuple[int, str] | None:
+        """``(logging level, text)`` for an event to forward, else None. Remembers "no nodes selected"."""
         info = event.info
         name = info.name
         if name in NO_NODES_EVENTS:
             self.no_nodes = True
         if name in self._exclude:
-            return
+            return None
         rank = _RANK.get(info.level, 1)
         if name not in self._names and rank < self._min_rank:
-            return
+            return None
         text = _ANSI.sub("", info.msg or "").rstrip()
         if not text:
-            return
-        self._logger().log(_PY_LEVEL[rank], "%s", text)
-        with self._lock:
-            self.forwarded += 1
+            return None
+        return _PY_LEVEL[rank], text
 
-    def _logger(self) -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
-        from prefect.exceptions import MissingContextError
-        from prefect.logging import get_run_logger
 
-        try:
-            return get_run_logger(self._context) if self._context is not None else get_run_logger()
-        except MissingContextError:
-            return fallback_log
+def run_logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
+    """The Prefect run logger of the current task or flow, or a plain logger outside a run."""
+    from prefect.exceptions import MissingContextError
+    from prefect.logging import get_run_logger
+
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return fallback_log

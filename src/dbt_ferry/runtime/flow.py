@@ -17,14 +17,14 @@ from prefect import flow, tags, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 from prefect.client.schemas.objects import State
-from prefect.context import TaskRunContext
 from prefect.logging import get_run_logger
 from prefect.states import Failed
 
-from dbt_ferry.runtime.events import EventForwarder
+from dbt_ferry.runtime import dbt_process
+from dbt_ferry.runtime.events import EventFilter, run_logger
 from dbt_ferry.runtime.finalize import collect_outputs, export_tables, notify, should_notify
-from dbt_ferry.runtime.invoker import build_args, invoke
-from dbt_ferry.runtime.job import sigterm_stops_dbt
+from dbt_ferry.runtime.invoker import build_args
+from dbt_ferry.runtime.job import interruption, sigterm_stops_dbt
 from dbt_ferry.runtime.report import JobReport, StepOutcome
 from dbt_ferry.runtime.spec import EXIT_TERMINATED, JobSpec
 from dbt_ferry.runtime.summary import render_markdown, table_rows
@@ -34,8 +34,9 @@ log = logging.getLogger(__name__)
 
 @task(cache_policy=NONE, persist_result=False)
 def dbt_step(spec: JobSpec, name: str, command: list[str], selected: bool) -> StepOutcome | State[StepOutcome]:
-    """Run one dbt command through dbtRunner, its events forwarded to this task's log."""
-    forwarder = EventForwarder(spec.environment.events, TaskRunContext.get())
+    """Run one dbt command in the job's dbt process, its events forwarded to this task's log."""
+    events = EventFilter.from_config(spec.environment.events)
+    logger = run_logger()
     request = spec.request
     args = build_args(
         command,
@@ -47,22 +48,22 @@ def dbt_step(spec: JobSpec, name: str, command: list[str], selected: bool) -> St
         vars_yaml=request.vars,
         threads=request.threads,
     )
-    with sigterm_stops_dbt():  # Prefect's own SIGTERM handler would not stop dbt cleanly
-        invocation = invoke(args, [forwarder])
+    dbt = dbt_process.start_current()
+    with sigterm_stops_dbt(dbt):  # Prefect's own SIGTERM handler would not stop dbt cleanly
+        invocation = dbt.invoke(args, events, lambda level, text: logger.log(level, "%s", text))
     outcome = StepOutcome(
         name=name,
         exit_code=invocation.exit_code,
         error=invocation.error,
         elapsed=invocation.elapsed,
         interrupted=invocation.interrupted,
-        no_nodes=forwarder.no_nodes,
+        no_nodes=events.no_nodes,
     )
     if outcome.exit_code == 0 and selected and outcome.no_nodes and spec.environment.fail_on_empty_selection:
         outcome.exit_code = 2
         outcome.error = "the selection matches no node; check --select/--exclude (fail_on_empty_selection)"
     if outcome.interrupted:
-        outcome.exit_code = EXIT_TERMINATED
-        outcome.error = "stopped by SIGTERM"
+        outcome.exit_code, outcome.error = interruption()
     if outcome.exit_code != 0:
         # A Failed state, not an exception: Prefect shows the message without a Python traceback.
         return Failed(message=outcome.error or f"{name} exited with code {outcome.exit_code}", data=outcome)
@@ -102,6 +103,8 @@ def _outcome_text(report: JobReport, command: str) -> str:
         return f"dbt {command} passed"
     if report.exit_code == EXIT_TERMINATED:
         return f"dbt {command} was stopped by SIGTERM"
+    if report.exit_code == 130:
+        return f"dbt {command} was interrupted"
     if report.exit_code == 1:
         return f"dbt {command} failed"
     return f"dbt {command} could not run"
@@ -182,7 +185,7 @@ def ferry_flow(spec: JobSpec) -> JobReport | State[JobReport]:
             report.exit_code = outcome.exit_code if selected or outcome.interrupted else 2
             report.error = outcome.error
             break
-    terminated = report.exit_code == EXIT_TERMINATED
+    terminated = report.exit_code in (EXIT_TERMINATED, 130)
     ran_command = len(report.steps) == len(steps)
     if spec.docs_enabled and ran_command and not terminated and report.exit_code in (0, 1):
         with keep_run_results(spec.project_path / "target"):
@@ -190,6 +193,7 @@ def ferry_flow(spec: JobSpec) -> JobReport | State[JobReport]:
         report.steps.append(docs)
         if docs.exit_code != 0:
             report.problems.append(f"docs were not generated: {docs.error or 'dbt docs generate failed'}")
+    dbt_process.stop_current()  # dbt's memory goes back before the exports load pyarrow
     report.outcome = _outcome_text(report, " ".join(command))
     report.completed_at = datetime.now(UTC)
     report = publish_task(spec, report)

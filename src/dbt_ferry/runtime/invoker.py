@@ -1,4 +1,4 @@
-"""The one place dbt is called: ``dbtRunner`` in-process, with dbt-ferry's standard flags."""
+"""The one place dbt is called: ``dbtRunner`` with dbt-ferry's standard flags (in the job's dbt process)."""
 
 from __future__ import annotations
 
@@ -24,12 +24,6 @@ class Invocation:
     error: str | None
     elapsed: float
     interrupted: bool = False
-
-
-def dbt_version() -> str:
-    from dbt.version import __version__
-
-    return str(__version__)
 
 
 def build_args(
