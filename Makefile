@@ -12,6 +12,8 @@ export UV_PYTHON_DOWNLOADS := never
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
+# Tests start many interpreters that import dbt and Prefect: let them write .pyc into .venv (empty = unset).
+export PYTHONDONTWRITEBYTECODE :=
 # The env pack and the tests call uv as a program: make the one we use findable.
 export PATH := $(dir $(UV)):$(PATH)
 

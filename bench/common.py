@@ -41,7 +41,9 @@ QUIET_ENV = {
 
 
 def base_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DBT_FERRY_") and k != "VIRTUAL_ENV"}
+    # PYTHONDONTWRITEBYTECODE off: every side imports from .pyc, as an installed dbt or an image would.
+    dropped = ("VIRTUAL_ENV", "PYTHONDONTWRITEBYTECODE")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DBT_FERRY_") and k not in dropped}
     env.update(QUIET_ENV)
     env["PATH"] = f"{BIN}:{REPO / '.tools' / 'bin'}:{env.get('PATH', '')}"
     env.update(extra)
