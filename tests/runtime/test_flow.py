@@ -18,6 +18,7 @@ from prefect.client.schemas.filters import (
 )
 from prefect.logging.handlers import APILogWorker
 
+from dbt_ferry.runtime.flow import needs_deps
 from tests.runtime.conftest import RunJob
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
@@ -186,3 +187,21 @@ def test_changed_vars_fall_back_to_a_full_parse_silently(run_job: RunJob, store:
     log = (store / "runs" / "local" / str(report.summary.invocation_id) / "dbt.log").read_text()
     assert "Partial parsing enabled" not in log
     assert report.problems == []
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        ({}, False),
+        ({"packages.yml": "packages:\n  - local: pkgs/utils\n"}, True),
+        ({"dependencies.yml": "projects:\n  - name: upstream\n"}, False),
+        ({"dependencies.yml": "packages:\n  - package: dbt-labs/dbt_utils\n    version: 1.3.0\n"}, True),
+        ({"dependencies.yml": "packages: [\n"}, True),  # unreadable: dbt deps says what is wrong
+    ],
+)
+def test_deps_runs_only_when_the_project_declares_packages(
+    tmp_path: Path, files: dict[str, str], expected: bool
+) -> None:
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    assert needs_deps(tmp_path) is expected

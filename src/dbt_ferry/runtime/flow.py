@@ -163,9 +163,28 @@ def notify_task(spec: JobSpec, report: JobReport) -> list[str]:
     return problems
 
 
+def needs_deps(project: Path) -> bool:
+    """Whether the project declares packages: ``dbt deps`` has nothing to do (one dbt invocation saved) if not.
+
+    A file that cannot be read as YAML counts as declaring packages, so that ``dbt deps`` reports the error.
+    """
+    import yaml
+
+    if (project / "packages.yml").is_file():
+        return True
+    dependencies = project / "dependencies.yml"
+    if not dependencies.is_file():
+        return False
+    try:
+        data = yaml.safe_load(dependencies.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError):
+        return True
+    return not isinstance(data, dict) or bool(data.get("packages"))
+
+
 @flow(name="dbt-ferry", persist_result=False, validate_parameters=False)
 def ferry_flow(spec: JobSpec) -> JobReport | State[JobReport]:
-    """deps → debug (optional) → the dbt command → docs (full runs) → publish → notify."""
+    """deps (if packages) → debug (optional) → the dbt command → docs (full runs) → publish → notify."""
     from prefect.runtime import flow_run
     from prefect.settings import PREFECT_UI_URL
 
@@ -173,7 +192,7 @@ def ferry_flow(spec: JobSpec) -> JobReport | State[JobReport]:
     ui = PREFECT_UI_URL.value()
     url = f"{ui.rstrip('/')}/runs/flow-run/{flow_run.id}" if ui and flow_run.id else None
     report = JobReport(exit_code=0, outcome="", flow_run_id=flow_run.id, flow_run_url=url, started_at=datetime.now(UTC))
-    steps = [("dbt deps", ["deps"], False)]
+    steps = [("dbt deps", ["deps"], False)] if needs_deps(spec.project_path) else []
     if spec.request.debug:
         steps.append(("dbt debug", ["debug"], False))
     steps.append((f"dbt {' '.join(command)}", command, True))
