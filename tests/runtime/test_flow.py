@@ -194,6 +194,8 @@ def test_changed_vars_fall_back_to_a_full_parse_silently(run_job: RunJob, store:
     [
         ({}, False),
         ({"packages.yml": "packages:\n  - local: pkgs/utils\n"}, True),
+        ({"packages.yml": "packages: []\n"}, False),
+        ({"packages.yml": ""}, False),
         ({"dependencies.yml": "projects:\n  - name: upstream\n"}, False),
         ({"dependencies.yml": "packages:\n  - package: dbt-labs/dbt_utils\n    version: 1.3.0\n"}, True),
         ({"dependencies.yml": "packages: [\n"}, True),  # unreadable: dbt deps says what is wrong

@@ -164,22 +164,25 @@ def notify_task(spec: JobSpec, report: JobReport) -> list[str]:
 
 
 def needs_deps(project: Path) -> bool:
-    """Whether the project declares packages: ``dbt deps`` has nothing to do (one dbt invocation saved) if not.
+    """Whether ``packages.yml`` or ``dependencies.yml`` lists packages; if not, ``dbt deps`` has nothing to do.
 
-    A file that cannot be read as YAML counts as declaring packages, so that ``dbt deps`` reports the error.
+    A file that cannot be read as YAML counts as listing packages, so that ``dbt deps`` reports the error.
     """
     import yaml
 
-    if (project / "packages.yml").is_file():
-        return True
-    dependencies = project / "dependencies.yml"
-    if not dependencies.is_file():
-        return False
-    try:
-        data = yaml.safe_load(dependencies.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError):
-        return True
-    return not isinstance(data, dict) or bool(data.get("packages"))
+    for name in ("packages.yml", "dependencies.yml"):
+        path = project / name
+        if not path.is_file():
+            continue
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError):
+            return True
+        if data is None:
+            continue
+        if not isinstance(data, dict) or data.get("packages"):
+            return True
+    return False
 
 
 @flow(name="dbt-ferry", persist_result=False, validate_parameters=False)
