@@ -382,3 +382,23 @@ def test_tar_and_python_extract_this_package_alike(tmp_path: Path) -> None:
     python_names = extract_archive(archive, tmp_path / "python", native=False)
     assert tar_names == python_names
     assert _state(tmp_path / "tar") == _state(tmp_path / "python")
+
+
+@pytest.mark.parametrize("native", [None, False])
+def test_into_a_folder_holding_a_link_nothing_is_written_through_it(
+    sandbox: tuple[Path, Path], native: bool | None
+) -> None:
+    outside, target = sandbox
+    target.mkdir()
+    (target / "a").symlink_to(outside)
+    with pytest.raises(UnsafeArchiveError, match="outside the target"):
+        extract_stream(io.BytesIO(member("a/evil", b"x") + END), target, native=native)
+    assert sorted(os.listdir(outside)) == ["secret.txt", "target"]
+
+
+@NO_GNU_TAR
+def test_gnu_tar_is_not_asked_to_extract_into_a_folder_holding_anything(tmp_path: Path) -> None:
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "there.txt").write_text("x")
+    with pytest.raises(IntegrityError, match="GNU tar extracts only into an empty directory"):
+        extract_stream(io.BytesIO(member("f", b"x") + END), tmp_path / "t", native=True)

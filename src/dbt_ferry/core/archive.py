@@ -136,14 +136,20 @@ def extract_stream(stream: BinaryIO, dest: Path, *, native: bool | None = None) 
     """Extract a plain (uncompressed) tar stream into ``dest`` safely; return the member names.
 
     ``dest`` is created if missing. Members are written by GNU tar when it is found (``native=None``) or
-    asked for (``native=True``), else in Python (``native=False``). On refusal an
-    :class:`UnsafeArchiveError` is raised; the caller owns cleaning ``dest`` (extract into a fresh directory).
+    asked for (``native=True``), else in Python (``native=False``). GNU tar only extracts into an empty
+    directory, where the checked headers are all there is: into one that holds anything, Python extracts,
+    checking the filesystem as it goes. On refusal an :class:`UnsafeArchiveError` is raised; the caller owns
+    cleaning ``dest`` (extract into a fresh directory).
     """
     dest.mkdir(parents=True, exist_ok=True)
     root = Path(os.path.realpath(dest))
     tar = None if native is False else find_gnu_tar()
     if native and tar is None:
         raise IntegrityError("GNU tar was asked for and is not on PATH", "install GNU tar or extract in Python")
+    if tar is not None and any(root.iterdir()):
+        if native:
+            raise IntegrityError(f"GNU tar extracts only into an empty directory; {dest} is not", "use a new one")
+        tar = None
     if tar is None:
         names = _extract_python(_CheckedReader(stream), root)
         links = []
