@@ -1,30 +1,46 @@
 """Benchmark: cold and warm start of ``dbt-ferry run`` with a real env pack, from a local store and from S3.
 
-    .venv/bin/python bench/coldstart.py [--runs 3] [--project examples/shop] [--json bench/out/coldstart.json]
+    .venv/bin/python bench/coldstart.py [--runs 3] [--project examples/shop] [--add-deps awswrangler]
+                                        [--json bench/out/coldstart.json]
 
-Packages the project with ``--with-env`` once (its env pack size is reported) and publishes it to a local store
-and to S3 (a moto ThreadedMotoServer on 127.0.0.1, reached through ``AWS_ENDPOINT_URL``). Then, alternating:
+Packages the project with ``--with-env`` once (the unpacked env's size and file count and the packs' sizes are
+reported) and publishes it to a local store and to S3 (a moto ThreadedMotoServer on 127.0.0.1 in a process of its
+own, reached through ``AWS_ENDPOINT_URL``). ``--add-deps`` packages a copy of the project whose locked dependencies
+add these requirements (``uv add``, resolved on PyPI), e.g. ``awswrangler`` (pandas, numpy) for a bigger env.
+``--workdir`` puts the stores, caches and extractions on another filesystem (``/dev/shm``: no disk filesystem).
+Then, alternating the order of the stores each round:
 
 - start: ``dbt-ferry run --env local --no-docs --store URL`` from process start to dbt's first event (the line
   "Running with dbt=" printed by the Prefect log handler); the process tree is killed at that line. *cold*: an
   empty ``DBT_FERRY_CACHE_DIR``; *warm*: the cache filled by a previous run. A local Prefect server is started once.
-- fetch: the same release's fetch in-process (``fetch_release``, cold cache): download, verify, unpack the env
-  (the emulator runs in a process of its own, as S3 would).
-- reference: the same virtualenv packed with venv-pack as .tar.gz (tar+gzip with ``tarfile`` when venv-pack
-  refuses; the JSON says which), uploaded to the same store, then downloaded whole (``download_file`` on S3, a
-  file copy locally) and extracted with ``tarfile.extractall`` into an empty folder.
+  Run with ``PYTHONDONTWRITEBYTECODE=1``, as in the runtime image; one untimed run per store first lets the
+  bootstrap's own venv compile its modules (a pip-installed image has them compiled).
+- fetch: the same release's fetch in-process (``fetch_release``, cold cache): download, verify, unpack the env;
+  with GNU tar writing the files (the default when it is on PATH), and with Python's tarfile (no tar on PATH).
+- reference: the same unpacked virtualenv (the same files, .pyc included) packed with venv-pack as .tar.gz
+  (tar+gzip with ``tarfile`` when venv-pack refuses; the JSON says which), uploaded to the same store, then
+  downloaded whole (``download_file`` on S3, a file copy locally) and extracted with ``tarfile.extractall`` into an
+  empty folder.
+
+This process itself runs without ``PYTHONDONTWRITEBYTECODE`` (a lazy import inside a timed fetch would otherwise be
+compiled from source every time), and the page cache is flushed (``sync``) before every timed fetch so that the
+previous one's writes do not land in it.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import re
 import shutil
+import stat
 import subprocess
 import sys
 import tarfile
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +85,51 @@ def wait_http(url: str, timeout: float = 60) -> None:
             time.sleep(0.2)
 
 
+def bench_project(project: Path, add: list[str], tmp: Path, env: dict[str, str]) -> Path:
+    """``project`` itself, or a copy whose locked dependencies add ``add`` (pointed at this checkout)."""
+    if not add:
+        return project  # used in place (read only): its uv sources point at this repository by a relative path
+    copy = tmp / project.name
+    ignore = shutil.ignore_patterns(".ferry", "target", "logs", "dbt_packages", ".venv", "*.duckdb")
+    shutil.copytree(project, copy, ignore=ignore, symlinks=True)
+    pyproject, lock = copy / "pyproject.toml", copy / "uv.lock"
+    pyproject.write_text(pyproject.read_text().replace('path = "../.."', f'path = "{REPO}"'))
+    lock.write_text(re.sub(r'((?:directory|path) = ")\.\./\.\./?(")', rf"\g<1>{REPO}\g<2>", lock.read_text()))
+    uv = shutil.which("uv", path=env["PATH"]) or "uv"
+    subprocess.run([uv, "add", "--no-sync", *add], cwd=copy, env=env, check=True)
+    return copy
+
+
+def env_size(env_dir: Path) -> dict[str, int]:
+    """Bytes of the regular files of an unpacked env, how many files, how many of them .pyc, links, dirs."""
+    size = files = pycs = links = dirs = 0
+    for dirpath, dirnames, filenames in os.walk(env_dir):
+        for name in dirnames + filenames:
+            st = os.lstat(os.path.join(dirpath, name))
+            if stat.S_ISLNK(st.st_mode):
+                links += 1
+            elif stat.S_ISDIR(st.st_mode):
+                dirs += 1
+            else:
+                size += st.st_size
+                files += 1
+                pycs += name.endswith(".pyc")
+    return {"bytes": size, "files": files, "pyc_files": pycs, "symlinks": links, "dirs": dirs}
+
+
+@contextlib.contextmanager
+def no_tar_on_path(tmp: Path) -> Iterator[None]:
+    """PATH without any tar: dbt-ferry extracts with Python's tarfile (its fallback)."""
+    empty = tmp / "no-tar"
+    empty.mkdir(exist_ok=True)
+    saved = os.environ["PATH"]
+    os.environ["PATH"] = str(empty)
+    try:
+        yield
+    finally:
+        os.environ["PATH"] = saved
+
+
 def pack_reference(env_dir: Path, dest: Path) -> str:
     """venv-pack the unpacked env; fall back to tar+gzip. Returns the method used."""
     try:
@@ -86,17 +147,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--project", type=Path, default=REPO / "examples" / "shop")
+    parser.add_argument("--add-deps", nargs="*", default=[], metavar="REQ", help="add to a copy's locked deps")
+    parser.add_argument("--workdir", type=Path, help="where stores, caches and extractions go (default: $TMPDIR)")
     parser.add_argument("--json", type=Path, default=OUT / "coldstart.json")
     args = parser.parse_args()
+    # Bytecode is written as usual here and by the set-up commands (see above); the timed starts set it back.
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    sys.dont_write_bytecode = False
+    load_before = os.getloadavg()
     global venv_pack
     import boto3
     import venv_pack
 
     from dbt_ferry.config.store_url import parse_store_url
+    from dbt_ferry.core.gnutar import find_gnu_tar
     from dbt_ferry.release.fetch import fetch_release
     from dbt_ferry.storage import open_store
 
-    tmp = Path(tempfile.mkdtemp(prefix="ferry-bench-cold-"))
+    tar = find_gnu_tar()
+    print(f"GNU tar: {tar or 'not found: dbt-ferry extracts in Python'}; load average {load_before}", flush=True)
+    tmp = Path(tempfile.mkdtemp(prefix="ferry-bench-cold-", dir=args.workdir))
     moto_port = free_port()
     # The emulator runs in its own process, as S3 would: in this process it would share the GIL with the
     # in-process fetches measured below (and slow them down by half).
@@ -114,8 +184,7 @@ def main() -> None:
                                                     "AWS_DEFAULT_REGION")})  # fmt: skip
             s3 = boto3.client("s3", endpoint_url=endpoint)
             s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
-            # Used in place (read only): its uv sources point at this repository by a relative path.
-            project = args.project.resolve()
+            project = bench_project(args.project.resolve(), args.add_deps, tmp, env)
             build = tmp / "build"
             started = time.perf_counter()
             subprocess.run([str(BIN / "dbt-ferry"), "package", "--with-env", "--project-dir", str(project),
@@ -133,6 +202,9 @@ def main() -> None:
             fetch_release(open_store(parse_store_url(stores["local"])), "local", tmp / "seed-fetch",
                           cache_dir=seed_cache)  # fmt: skip
             env_dir = next((seed_cache / "envs").iterdir())
+            size = env_size(env_dir)
+            print(f"unpacked env: {size['bytes'] / 1e6:.0f} MB in {size['files']} files ({size['pyc_files']} .pyc), "
+                  f"{size['symlinks']} links, {size['dirs']} dirs", flush=True)  # fmt: skip
             ref_pack = tmp / "reference-env.tar.gz"
             method = pack_reference(env_dir, ref_pack)
             pack_bytes, ref_bytes = pack.stat().st_size, ref_pack.stat().st_size
@@ -145,29 +217,40 @@ def main() -> None:
             log_dir = args.json.parent / "logs"
             log_dir.mkdir(parents=True, exist_ok=True)
 
-            def start(kind: str, where: str, cache: Path, r: int) -> None:
+            def start(kind: str, where: str, cache: Path, r: int, *, warmup: bool = False) -> None:
+                # As in the runtime image: no bytecode written (the env pack ships its own).
+                run_env = {**env, "DBT_FERRY_CACHE_DIR": str(cache)}
+                if not warmup:
+                    run_env["PYTHONDONTWRITEBYTECODE"] = "1"
                 m = run_measured(
                     [str(BIN / "dbt-ferry"), "run", "--env", "local", "--no-docs", "--store", stores[where],
                      "--project-dir", str(project)],
-                    env={**env, "DBT_FERRY_CACHE_DIR": str(cache)}, stop_on=FIRST_EVENT,
-                    log=log_dir / f"coldstart-{kind}-{where}-{r}.log", timeout=600,
+                    env=run_env, stop_on=FIRST_EVENT,
+                    log=log_dir / f"coldstart-{'warmup' if warmup else kind}-{where}-{r}.log", timeout=600,
                 )  # fmt: skip
                 if m.first_match is None:
                     raise SystemExit(f"no '{FIRST_EVENT}' in the {kind} run from {where}; see the log in {log_dir}")
+                if warmup:
+                    print(f"  warm-up start {where:5}: {m.first_match:6.2f} s (not counted)", flush=True)
+                    return
                 results.setdefault(f"start_{kind}_{where}", []).append(m.first_match)
                 print(f"  run {r} start {kind:4} {where:5}: {m.first_match:6.2f} s", flush=True)
 
-            def fetch(where: str, r: int) -> None:
-                dest, cache = tmp / f"fetch-{where}-{r}", tmp / f"fetch-cache-{where}-{r}"
-                started = time.perf_counter()
-                fetch_release(open_store(parse_store_url(stores[where])), "local", dest, cache_dir=cache)
-                results.setdefault(f"fetch_ferry_{where}", []).append(time.perf_counter() - started)
+            def fetch(where: str, r: int, *, python: bool = False) -> None:
+                key = f"fetch_{'python' if python else 'ferry'}_{where}"
+                dest, cache = tmp / f"{key}-{r}", tmp / f"{key}-cache-{r}"
+                os.sync()
+                with no_tar_on_path(tmp) if python else contextlib.nullcontext():
+                    started = time.perf_counter()
+                    fetch_release(open_store(parse_store_url(stores[where])), "local", dest, cache_dir=cache)
+                    results.setdefault(key, []).append(time.perf_counter() - started)
                 shutil.rmtree(dest)
                 shutil.rmtree(cache)
 
             def reference(where: str, r: int) -> None:
                 work = tmp / f"ref-{where}-{r}"
                 work.mkdir()
+                os.sync()
                 started = time.perf_counter()
                 local = work / ref_pack.name
                 if where == "s3":
@@ -179,16 +262,24 @@ def main() -> None:
                 results.setdefault(f"fetch_reference_{where}", []).append(time.perf_counter() - started)
                 shutil.rmtree(work)
 
+            for where in ("local", "s3"):
+                start("cold", where, tmp / f"cache-warmup-{where}", 0, warmup=True)
+                shutil.rmtree(tmp / f"cache-warmup-{where}")
             for r in range(args.runs):
                 for where in ("local", "s3") if r % 2 == 0 else ("s3", "local"):
                     cache = tmp / f"cache-{where}-{r}"
                     start("cold", where, cache, r)
                     start("warm", where, cache, r)
                     shutil.rmtree(cache)
-                    fetch(where, r)
-                    reference(where, r)
+                    steps = ["ferry", "reference", "python"]
+                    for step in steps if r % 2 == 0 else steps[::-1]:
+                        if step == "reference":
+                            reference(where, r)
+                        else:
+                            fetch(where, r, python=step == "python")
                     print(f"  run {r} fetch {where}: ferry {results[f'fetch_ferry_{where}'][-1]:.2f} s, "
-                          f"reference {results[f'fetch_reference_{where}'][-1]:.2f} s", flush=True)  # fmt: skip
+                          f"reference {results[f'fetch_reference_{where}'][-1]:.2f} s, "
+                          f"ferry in Python {results[f'fetch_python_{where}'][-1]:.2f} s", flush=True)  # fmt: skip
     finally:
         moto.terminate()
         moto.wait()
@@ -197,25 +288,28 @@ def main() -> None:
     summary = {k: stats(v) for k, v in results.items()}
     rows = []
     for where in ("local", "s3"):
-        ferry, ref = summary[f"fetch_ferry_{where}"], summary[f"fetch_reference_{where}"]
+        ferry, ref, python = (summary[f"fetch_{k}_{where}"] for k in ("ferry", "reference", "python"))
         rows += [
             [where, "dbt-ferry run, cold cache: start to first dbt event", fmt(summary[f"start_cold_{where}"]), ""],
             [where, "dbt-ferry run, warm cache: start to first dbt event", fmt(summary[f"start_warm_{where}"]), ""],
-            [where, "dbt-ferry fetch_release (download+verify+unpack)", fmt(ferry), ""],
-            [
-                where,
-                f"reference: download whole + extractall ({method})",
-                fmt(ref),
-                f"{ref['median'] / ferry['median']:.2f}x",
-            ],
-        ]
-    print(f"env pack {pack_name}: {pack_bytes / 2**20:.1f} MiB (zstd); reference .tar.gz: "
+            [where, "dbt-ferry fetch_release (download+verify+unpack, GNU tar)", fmt(ferry), ""],
+            [where, "dbt-ferry fetch_release, no tar on PATH (Python)", fmt(python),
+             f"{ref['median'] / python['median']:.2f}x"],
+            [where, f"reference: download whole + extractall ({method})", fmt(ref),
+             f"{ref['median'] / ferry['median']:.2f}x"],
+        ]  # fmt: skip
+    load_after = os.getloadavg()
+    print(f"unpacked env: {size['bytes'] / 1e6:.0f} MB in {size['files']} files ({size['pyc_files']} .pyc); "
+          f"env pack {pack_name}: {pack_bytes / 2**20:.1f} MiB (zstd); reference .tar.gz: "
           f"{ref_bytes / 2**20:.1f} MiB; package --with-env took {package_s:.1f} s")  # fmt: skip
-    print_table(["store", "what", "s median (min-max)", "reference/ferry"], rows)
+    print(f"load average before {load_before}, after {load_after}")
+    print_table(["store", "what", "s median (min-max)", "reference/x"], rows)
     write_json(args.json, {
-        "machine": machine(), "runs": args.runs, "env_pack": pack_name, "env_pack_bytes": pack_bytes,
+        "machine": machine(), "runs": args.runs, "project": str(args.project), "added_deps": args.add_deps,
+        "workdir": str(tmp.parent),
+        "gnu_tar": tar, "env_pack": pack_name, "env_pack_bytes": pack_bytes, "unpacked_env": size,
         "reference_method": method, "reference_pack_bytes": ref_bytes, "package_with_env_s": package_s,
-        "results": summary,
+        "loadavg_before": load_before, "loadavg_after": load_after, "results": summary,
     })  # fmt: skip
 
 
