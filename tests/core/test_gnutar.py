@@ -16,9 +16,9 @@ from tests.core.tarbytes import END, header, member
 ARCHIVE = header("d", b"5", mode=0o755) + member("d/f.txt", b"content") + END
 
 
-def _fake_tar(folder: Path, version: str, body: str = "exit 0") -> Path:
-    folder.mkdir()
-    tar = folder / "tar"
+def _fake_tar(folder: Path, version: str, body: str = "exit 0", name: str = "tar") -> Path:
+    folder.mkdir(exist_ok=True)
+    tar = folder / name
     tar.write_text(f'#!/bin/sh\nif [ "$1" = "--version" ]; then echo "{version}"; exit 0; fi\n{body}\n')
     tar.chmod(0o755)
     return folder
@@ -45,12 +45,19 @@ def test_a_tar_that_is_not_a_recent_gnu_tar_is_not_used(
     assert (tmp_path / "t" / "d" / "f.txt").read_text() == "content"
 
 
-def test_a_gnu_tar_is_found_once_per_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_tar_is_asked_its_version_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     folder = _fake_tar(tmp_path / "bin", "tar (GNU tar) 1.35")
     monkeypatch.setenv("PATH", str(folder))
     assert find_gnu_tar() == str(folder / "tar")
-    (folder / "tar").unlink()  # the answer is remembered: --version is not asked again
+    (folder / "tar").write_text("#!/bin/sh\nexit 1\n")  # the answer is remembered: --version is not asked again
     assert find_gnu_tar() == str(folder / "tar")
+
+
+def test_gtar_is_used_when_tar_is_not_gnu_tar(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = _fake_tar(tmp_path / "bin", "bsdtar 3.5.3 - libarchive 3.5.3")
+    _fake_tar(folder, "tar (GNU tar) 1.35", name="gtar")
+    monkeypatch.setenv("PATH", str(folder))
+    assert find_gnu_tar() == str(folder / "gtar")
 
 
 @pytest.mark.parametrize(

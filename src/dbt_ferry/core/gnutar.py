@@ -43,13 +43,20 @@ _FLAGS = (
 
 
 def find_gnu_tar() -> str | None:
-    """The GNU tar on ``PATH`` (version 1.29 or later), or None; its ``--version`` is asked once per ``PATH``."""
-    return _gnu_tar(os.environ.get("PATH", os.defpath))
+    """The GNU tar on ``PATH`` (``tar``, else ``gtar`` as on macOS), version 1.29 or later, or None.
+
+    Each candidate's ``--version`` is asked once per ``PATH``.
+    """
+    search_path = os.environ.get("PATH", os.defpath)
+    for name in ("tar", "gtar"):
+        found = _gnu_tar(shutil.which(name, path=search_path))
+        if found:
+            return found
+    return None
 
 
 @functools.lru_cache(maxsize=8)
-def _gnu_tar(search_path: str) -> str | None:
-    tar = shutil.which("tar", path=search_path)
+def _gnu_tar(tar: str | None) -> str | None:
     if tar is None:
         return None
     try:
@@ -58,7 +65,7 @@ def _gnu_tar(search_path: str) -> str | None:
         return None
     found = re.match(r"tar \(GNU tar\) (\d+)\.(\d+)", done.stdout)
     if done.returncode != 0 or found is None or (int(found[1]), int(found[2])) < _MIN_VERSION:
-        log.debug("%s is not GNU tar %d.%d or later: extracting in Python", tar, *_MIN_VERSION)
+        log.debug("%s is not GNU tar %d.%d or later", tar, *_MIN_VERSION)
         return None
     return tar
 
