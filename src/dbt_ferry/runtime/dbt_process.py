@@ -22,6 +22,7 @@ the first SIGINT or SIGTERM for a KeyboardInterrupt, which makes dbt cancel its 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -205,19 +206,9 @@ def _serve(out: IO[bytes]) -> None:
             if picked is not None:
                 send({"e": picked})
 
-        invocation = invoke(request["args"], [callback])
-        send(
-            {
-                "r": {
-                    "exit_code": invocation.exit_code,
-                    "success": invocation.success,
-                    "error": invocation.error,
-                    "elapsed": invocation.elapsed,
-                    "interrupted": invocation.interrupted,
-                    "no_nodes": events.no_nodes,
-                }
-            }
-        )
+        result = dataclasses.asdict(invoke(request["args"], [callback]))
+        del result["args"]  # the parent has them
+        send({"r": {**result, "no_nodes": events.no_nodes}})
 
 
 def main(argv: list[str] | None = None) -> None:
