@@ -80,13 +80,23 @@ def shop(tmp_path: Path) -> Path:
 def prefect_api() -> Iterator[str]:
     """A real Prefect server for the session (Prefect's own test harness, SQLite in a temp dir).
 
-    Yields the API URL, for subprocesses; in this process the harness' settings are active.
+    Yields the API URL, for subprocesses; in this process the harness' settings are active, and
+    ``PREFECT_API_URL`` is set too, as a user's would be (a job decides from it to report to Prefect).
     """
     from prefect.settings import PREFECT_API_URL
     from prefect.testing.utilities import prefect_test_harness
 
     with prefect_test_harness(server_startup_timeout=60):
-        yield str(PREFECT_API_URL.value())
+        url = str(PREFECT_API_URL.value())
+        before = os.environ.get("PREFECT_API_URL")
+        os.environ["PREFECT_API_URL"] = url
+        try:
+            yield url
+        finally:
+            if before is None:
+                os.environ.pop("PREFECT_API_URL", None)
+            else:
+                os.environ["PREFECT_API_URL"] = before
 
 
 def publish_shop(project: Path, store: Path, *, environment: str = "local", with_env: bool = False) -> None:

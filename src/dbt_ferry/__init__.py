@@ -2,13 +2,6 @@
 
 from __future__ import annotations
 
-from importlib import metadata
-
-try:
-    __version__ = metadata.version("dbt-ferry")
-except metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0.0.0"
-
 from dbt_ferry.api import export, fetch, history, package, promote, publish, releases, run
 from dbt_ferry.core.errors import (
     ConfigError,
@@ -19,6 +12,7 @@ from dbt_ferry.core.errors import (
     ReleaseNotFoundError,
     StoreError,
 )
+from dbt_ferry.core.version import DBT_FERRY_VERSION as __version__
 
 __all__ = [
     "ConfigError",

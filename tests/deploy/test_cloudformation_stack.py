@@ -4,8 +4,10 @@ What moto 5.2's CloudFormation can create (moto/cloudformation/parsing.py, ``res
 template's resource types:
 
 * supported: AWS::S3::Bucket, AWS::ECR::Repository, AWS::ECS::Cluster, AWS::ECS::TaskDefinition,
-  AWS::Logs::LogGroup, AWS::IAM::Role (ExecutionRole, TaskRole, DeployRole, SchedulerRole);
-* not supported: AWS::S3::BucketPolicy, AWS::Glue::Database, AWS::IAM::OIDCProvider, AWS::Scheduler::Schedule.
+  AWS::ECS::Service, AWS::Logs::LogGroup, AWS::IAM::Role (ExecutionRole, TaskRole, DeployRole, SchedulerRole,
+  the worker's two), AWS::SQS::Queue, AWS::Events::Rule;
+* not supported: AWS::S3::BucketPolicy, AWS::Glue::Database, AWS::IAM::OIDCProvider, AWS::Scheduler::Schedule,
+  AWS::SQS::QueuePolicy.
 
 moto skips an unsupported resource with a warning and still completes the stack, so the full template with its
 defaults (no schedule) reaches CREATE_COMPLETE; the Glue database is then missing and so is its output
@@ -19,6 +21,7 @@ cfn-lint's job (test_linters.py).
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from typing import Any
@@ -41,12 +44,21 @@ MOTO_SUPPORTED = frozenset(
         "AWS::ECR::Repository",
         "AWS::ECS::Cluster",
         "AWS::ECS::TaskDefinition",
+        "AWS::ECS::Service",
         "AWS::Logs::LogGroup",
         "AWS::IAM::Role",
+        "AWS::SQS::Queue",
+        "AWS::Events::Rule",
     }
 )
 MOTO_UNSUPPORTED = frozenset(
-    {"AWS::S3::BucketPolicy", "AWS::Glue::Database", "AWS::IAM::OIDCProvider", "AWS::Scheduler::Schedule"}
+    {
+        "AWS::S3::BucketPolicy",
+        "AWS::Glue::Database",
+        "AWS::IAM::OIDCProvider",
+        "AWS::Scheduler::Schedule",
+        "AWS::SQS::QueuePolicy",
+    }
 )
 ACCOUNT, REGION = "123456789012", "eu-west-1"
 STACK = "jaffle-pro"  # <project slug>-<env>, as the template's deploy commands name it
@@ -228,7 +240,7 @@ def test_full_template_creates_the_supported_resources(aws: str, jaffle: Adoptab
 
 def test_a_scheduled_stack_needs_the_unsupported_resources_removed(aws: str, jaffle: Adoptable) -> None:
     template, dropped = without_unsupported(parse(template_of(jaffle)))
-    assert dropped == ["GitHubOidcProvider", "ResultsDatabase", "Schedule", "StoreBucketPolicy"]
+    assert dropped == ["GitHubOidcProvider", "ObserverQueuePolicy", "ResultsDatabase", "Schedule", "StoreBucketPolicy"]
     assert "ScheduleArn" not in template["Outputs"] and "ResultsDatabase" not in template["Outputs"]
     stack = create_stack(
         json.dumps(template),
@@ -240,3 +252,76 @@ def test_a_scheduled_stack_needs_the_unsupported_resources_removed(aws: str, jaf
     assert "SchedulerRole" in created  # HasSchedule holds: the role EventBridge Scheduler would use
     assert {"Cluster", "TaskDefinition", "Repository", "LogGroup", "TaskRole", "ExecutionRole"} <= created
     assert set(outputs_of(stack)) >= {"ClusterArn", "TaskDefinitionArn", "NetworkConfiguration"}
+
+
+def test_the_prefect_worker_service_and_its_observer_queue(aws: str, jaffle: Adoptable) -> None:
+    api_key = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:prefect-api-key-AbCdEf"
+    stack = create_stack(
+        template_of(jaffle),
+        PrefectWorker="service",
+        PrefectApiUrl="https://prefect.internal.example/api",
+        PrefectApiKeySecretArn=api_key,
+    )
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    outputs = outputs_of(stack)
+    created = {name for name, (_, physical) in physical_ids().items() if physical}
+    worker = {"ObserverQueue", "ObserverDeadLetterQueue", "TaskStateRule", "WorkerExecutionRole", "WorkerTaskRole"}
+    assert worker | {"WorkerTaskDefinition", "WorkerService"} <= created
+    assert "ObserverQueuePolicy" not in created  # moto gap: AWS::SQS::QueuePolicy (see the top of this file)
+
+    # The queue the observer reads, named as prefect-aws expects (<work pool>-ecs-events), with its dead letters.
+    sqs = boto3.client("sqs")
+    url = sqs.get_queue_url(QueueName="dbt-ferry-pro-ecs-events")["QueueUrl"]
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert json.loads(attributes["RedrivePolicy"])["maxReceiveCount"] == 3
+    assert outputs["ObserverQueueName"] == "dbt-ferry-pro-ecs-events"
+
+    # The rule: every task-state change of this cluster, to the queue.
+    events = boto3.client("events")
+    [rule] = [r for r in events.list_rules()["Rules"] if r["Name"].startswith(STACK)]
+    assert json.loads(rule["EventPattern"]) == {
+        "source": ["aws.ecs"],
+        "detail-type": ["ECS Task State Change"],
+        "detail": {"clusterArn": [outputs["ClusterArn"]]},
+    }
+    [target] = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
+    assert target["Arn"] == attributes["QueueArn"]
+
+    # The worker: a service of one task polling the pool, its observer pointed at the queue.
+    ecs = boto3.client("ecs")
+    [service] = ecs.describe_services(cluster=outputs["ClusterArn"], services=[outputs["WorkerServiceName"]])[
+        "services"
+    ]
+    assert service["desiredCount"] == 1
+    definition = ecs.describe_task_definition(taskDefinition=service["taskDefinition"])["taskDefinition"]
+    [container] = definition["containerDefinitions"]
+    assert container["image"] == "prefecthq/prefect-aws:0.7-python3.12"
+    assert container["command"] == ["prefect", "worker", "start", "--pool", "dbt-ferry-pro", "--type", "ecs",
+                                    "--with-healthcheck"]  # fmt: skip
+    environment = {e["name"]: e["value"] for e in container["environment"] if e}
+    assert environment["PREFECT_API_URL"] == "https://prefect.internal.example/api"
+    assert environment["PREFECT_INTEGRATIONS_AWS_ECS_OBSERVER_SQS_QUEUE_NAME"] == "dbt-ferry-pro-ecs-events"
+
+    # Least privilege: the job's task definition family in this cluster, its two roles, this queue.
+    iam = boto3.client("iam")
+    role = next(r for r in iam.list_roles()["Roles"] if r["RoleName"].startswith(f"{STACK}-WorkerTaskRole"))
+    document = iam.get_role_policy(RoleName=role["RoleName"], PolicyName="prefect-ecs-worker")["PolicyDocument"]
+    if isinstance(document, str):  # moto gap: its CloudFormation keeps an inline policy as a Python repr
+        document = ast.literal_eval(document)
+    statements = {st["Sid"]: st for st in document["Statement"]}
+    assert statements["RunTheJob"]["Action"] == "ecs:RunTask"
+    assert statements["RunTheJob"]["Resource"].endswith(":task-definition/jaffle-pro:*")
+    assert statements["RunTheJob"]["Condition"] == {"ArnEquals": {"ecs:cluster": outputs["ClusterArn"]}}
+    assert sorted(statements["PassTheJobRoles"]["Resource"]) == sorted(
+        [outputs["ExecutionRoleArn"], outputs["TaskRoleArn"]]
+    )
+    assert statements["ObserveTaskStates"]["Resource"] == attributes["QueueArn"]
+    assert not any(st["Resource"] == "*" and "ecs:RunTask" in st["Action"] for st in document["Statement"])
+
+
+def test_without_a_prefect_api_no_worker_runs(aws: str, jaffle: Adoptable) -> None:
+    stack = create_stack(template_of(jaffle), PrefectWorker="service")
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    created = {name for name, (_, physical) in physical_ids().items() if physical}
+    assert {"ObserverQueue", "TaskStateRule"} <= created  # the queue and rule are there for a worker to come
+    assert not {"WorkerService", "WorkerTaskDefinition", "WorkerTaskRole"} & created

@@ -19,6 +19,7 @@ from pydantic import ConfigDict
 from rich.console import Console
 
 from dbt_ferry.cli.run import run_cmd
+from dbt_ferry.runtime.flow_run import is_worker_default_command
 from tests.deploy.conftest import Adoptable
 
 pytestmark = pytest.mark.integration
@@ -42,6 +43,7 @@ def test_prefect_loader_reads_every_deployment(jaffle: Adoptable) -> None:
     configs, actions = _load_deploy_configs_and_actions(jaffle.root / "prefect.yaml", console=console)
     assert console.file.getvalue() == ""  # type: ignore[attr-defined]  # no warning, no skipped section
     assert [c["name"] for c in configs] == [
+        "jaffle-local",
         "jaffle-snd",
         "jaffle-snd-full-refresh",
         "jaffle-pro",
@@ -49,7 +51,13 @@ def test_prefect_loader_reads_every_deployment(jaffle: Adoptable) -> None:
     ]
     assert actions == {"build": [], "push": [], "pull": []}
     assert {c["entrypoint"] for c in configs} == {"dbt_ferry.runtime.flow:ferry_flow"}
-    assert [c["work_pool"]["job_variables"]["command"] for c in configs] == ["build", "build --full-refresh"] * 2
+    assert {c["enforce_parameter_schema"] for c in configs} == {True}
+    local, *cloud = configs
+    assert local["work_pool"]["job_variables"]["command"] == "dbt-ferry run"
+    assert local["work_pool"]["job_variables"]["working_dir"] == "{{ $PWD }}"
+    # On ECS the worker's own default command reaches `dbt-ferry run`: the parameters say what runs.
+    assert ["command" in c["work_pool"]["job_variables"] for c in cloud] == [False] * 4
+    assert [c["parameters"] for c in cloud] == [{}, {"full_refresh": True}] * 2
 
 
 async def _deploy_and_resolve(root: Path) -> dict[str, Any]:
@@ -65,6 +73,7 @@ async def _deploy_and_resolve(root: Path) -> dict[str, Any]:
     template = _ecs_base_job_template()
     console = Console(file=io.StringIO(), width=200)
     configs, actions = _load_deploy_configs_and_actions(root / "prefect.yaml", console=console)
+    configs = [c for c in configs if c["work_pool"]["name"] != "dbt-ferry-local"]  # the ECS ones
     resolved: dict[str, Any] = {}
     async with get_client() as client:
         for env in ("snd", "pro"):
@@ -106,9 +115,9 @@ def test_prefect_deploy_all_then_a_worker_resolves_the_dbt_ferry_command(jaffle:
     resolved = run_coro_as_sync(_deploy_and_resolve(jaffle.root))
     assert resolved is not None
     expected = {
-        "jaffle-snd": ("snd", ("0 6 * * *",), {"full_refresh": False}),
+        "jaffle-snd": ("snd", ("0 6 * * *",), {}),
         "jaffle-snd-full-refresh": ("snd", (), {"full_refresh": True}),
-        "jaffle-pro": ("pro", ("0 6 * * *",), {"full_refresh": False}),
+        "jaffle-pro": ("pro", ("0 6 * * *",), {}),
         "jaffle-pro-full-refresh": ("pro", (), {"full_refresh": True}),
     }
     for name, (env, crons, params) in expected.items():
@@ -127,8 +136,14 @@ def test_prefect_deploy_all_then_a_worker_resolves_the_dbt_ferry_command(jaffle:
         assert override["name"] == "dbt-ferry"
         assert job.env["DBT_FERRY_ENV"] == env
         assert job.env["PREFECT__FLOW_RUN_ID"] == str(resolved[name]["flow_run"].id)
-        # The container runs its entrypoint `dbt-ferry run` with these arguments (prefect-aws shlex-splits them).
-        assert job.command == override["command"]
+        assert deployment.parameters == params
+        schema = deployment.parameter_openapi_schema["properties"]
+        assert {"type": "string"} in schema["select"]["anyOf"]  # `--param select=tag:daily` as dbt takes it
+        assert schema["command"]["default"] == "build"
+        # No command in the deployment: Prefect's job configuration falls back to its default, which prefect-aws's
+        # worker puts in the container override (shlex-split); the container runs its entrypoint `dbt-ferry run`
+        # with it as arguments, which dbt-ferry reads as "the flow run's parameters".
+        assert "command" not in override
+        assert job.command == "prefect flow-run execute"
         context = run_cmd.make_context("run", shlex.split(job.command))
-        assert context.params["dbt_args"] == ("build",)
-        assert context.params["full_refresh"] is params["full_refresh"]
+        assert is_worker_default_command(context.params["dbt_args"])

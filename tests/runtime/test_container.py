@@ -98,8 +98,10 @@ def test_bootstrap_image_runs_a_release_from_s3_in_its_env_pack(
     }
     command = [str(venv / "bin" / "dbt-ferry"), "run", "--env", "local"]
 
-    def run() -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=240, check=False)
+    def run(environ: dict[str, str] = env) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            command, cwd=workdir, env=environ, capture_output=True, text=True, timeout=240, check=False
+        )
         assert list(workdir.iterdir()) == [], "the job must not write into the working directory"
         return done
 
@@ -130,9 +132,19 @@ def test_bootstrap_image_runs_a_release_from_s3_in_its_env_pack(
     boto3.client("s3").delete_object(Bucket=bucket, Key=pack_key)
     assert pack_key not in _keys(bucket)
 
-    second = run()
+    # On ECS without a Prefect API: the same steps without Prefect, which is never imported (a `prefect` that
+    # cannot be imported shadows the env pack's) and no temporary server is started.
+    shadow = tmp_path / "no-prefect"
+    (shadow / "prefect").mkdir(parents=True)
+    (shadow / "prefect" / "__init__.py").write_text("raise ImportError('the no-server path imported prefect')\n")
+    plain = {k: v for k, v in env.items() if k != "PREFECT_API_URL"}
+    plain |= {"ECS_CONTAINER_METADATA_URI_V4": "http://169.254.170.2/v4/test", "PYTHONPATH": str(shadow)}
+    second = run(plain)
     assert second.returncode == 0, second.stdout + second.stderr
     assert "dbt build passed" in second.stdout, second.stdout
+    assert "| INFO    | dbt build - Done. PASS=54" in second.stderr, second.stderr
+    assert "Prefect flow run" not in second.stdout
+    assert "temporary server" not in second.stdout + second.stderr
     assert marker.read_text() == "still here"
     assert env_dir.stat().st_mtime_ns == env_mtime
     assert (cache / "envs").stat().st_mtime_ns == envs_mtime

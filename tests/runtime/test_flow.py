@@ -18,7 +18,7 @@ from prefect.client.schemas.filters import (
 )
 from prefect.logging.handlers import APILogWorker
 
-from dbt_ferry.runtime.flow import needs_deps
+from dbt_ferry.runtime.steps import needs_deps
 from tests.runtime.conftest import RunJob
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
@@ -58,9 +58,9 @@ def test_successful_job(run_job: RunJob, store: Path) -> None:
     assert (store / "state" / "local" / "manifest.json").is_file()
 
     flow_run, task_runs, logs, artifacts = _flow_run_details(report.flow_run_id)  # type: ignore[arg-type]
-    assert flow_run.name == "shop-local-1.0.0"  # type: ignore[attr-defined]
+    assert flow_run.name == "shop-local-1.0.0-build"  # type: ignore[attr-defined]
     assert flow_run.state.is_completed()  # type: ignore[attr-defined]
-    expected_tags = {"dbt-ferry", "env:local", "version:1.0.0", "target:local", "target_type:duckdb"}
+    expected_tags = {"dbt-ferry", "env:local", "version:1.0.0", "command:build", "target:local", "target_type:duckdb"}
     assert expected_tags <= set(flow_run.tags)  # type: ignore[attr-defined]
     by_name = {t.name: t for t in task_runs}  # type: ignore[attr-defined]
     assert {"dbt deps", "dbt build", "dbt docs generate"} <= set(by_name)
@@ -207,3 +207,42 @@ def test_deps_runs_only_when_the_project_declares_packages(
     for name, text in files.items():
         (tmp_path / name).write_text(text)
     assert needs_deps(tmp_path) is expected
+
+
+def test_user_text_with_braces_is_never_a_format_string(run_job: RunJob, shop: Path) -> None:
+    (shop / "macros").mkdir(exist_ok=True)
+    (shop / "macros" / "hello.sql").write_text(
+        "{% macro hello(name) %}{{ log('hello ' ~ name, info=True) }}{% endmacro %}\n"
+    )
+    report = run_job(dbt_args=("run-operation", "hello", "--args", "{name: ferry}"))
+    assert report.exit_code == 0, report
+    assert [s.name for s in report.steps] == ["dbt deps", "dbt run-operation hello --args '{name: ferry}'"]
+    _, task_runs, logs, _ = _flow_run_details(report.flow_run_id)  # type: ignore[arg-type]
+    assert "hello ferry" in logs["dbt run-operation hello --args '{name: ferry}'"]
+
+    braces = run_job(publish=False, dbt_args=("seed", "--select", "orders", "--vars", '{"x": 1}'))
+    assert braces.exit_code == 0, braces
+    assert braces.outcome == "dbt seed --select orders --vars '{\"x\": 1}' passed"
+    flow_run, task_runs, _, _ = _flow_run_details(braces.flow_run_id)  # type: ignore[arg-type]
+    assert "dbt seed --select orders --vars '{\"x\": 1}'" in {t.name for t in task_runs}  # type: ignore[attr-defined]
+    assert "select:orders" in flow_run.tags  # type: ignore[attr-defined]
+
+
+def test_without_prefect_the_same_steps_run_and_publish(
+    run_job: RunJob, store: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dbt_ferry.runtime.engine import configure_job_logging
+
+    configure_job_logging()
+    report = run_job(no_prefect=True)
+    assert report.exit_code == 0, report
+    assert report.flow_run_id is None
+    assert [s.name for s in report.steps] == ["dbt deps", "dbt build", "dbt docs generate"]
+    assert report.docs == "docs/local/index.html"
+    assert report.summary is not None and report.summary.counts == {"no-op": 1, "pass": 39, "success": 15}
+    assert report.exported == {"invocations": 1, "node_results": 55}
+    assert (store / "state" / "local" / "manifest.json").is_file()
+    err = capsys.readouterr().err
+    assert "| INFO    | dbt build - Done. PASS=54 WARN=0 ERROR=0 SKIP=0 NO-OP=1 TOTAL=55" in err
+    info = json.loads((store / "runs" / "local" / str(report.summary.invocation_id) / "ferry.json").read_text())
+    assert info["prefect_flow_run_id"] is None and info["exit_code"] == 0

@@ -108,3 +108,43 @@ def test_on_always_notifies_success(
     text = post.json()["text"]
     assert text.startswith("dbt-ferry succeeded: shop 1.0.0 in local")
     assert "dbt seed passed (exit code 0)" in text
+
+
+@pytest.mark.parametrize(
+    ("no_prefect", "name"), [(False, "ferry-hook"), (True, "custom-webhook/ferry-hook")], ids=["flow", "no-prefect"]
+)
+def test_a_prefect_notification_block_is_notified_on_every_path(
+    run_job: RunJob, shop: Path, receiver: Receiver, no_prefect: bool, name: str
+) -> None:
+    from prefect.blocks.notifications import CustomWebhookNotificationBlock
+
+    CustomWebhookNotificationBlock(
+        name="ferry-hook",
+        url=f"http://{receiver.base}/block",
+        json_data={"subject": "{{subject}}", "body": "{{body}}"},
+        allow_private_urls=True,
+    ).save("ferry-hook", overwrite=True)
+    _notify(shop, "local", f'{{ block = "{name}" }}')
+    _break_a_model(shop)
+    report = run_job(select=BROKEN, no_prefect=no_prefect)
+    assert report.exit_code == 1
+    assert report.problems == []
+    assert report.notified is True
+    (post,) = receiver.posts()
+    assert post.path == "/block"
+    data = post.json()
+    assert data["subject"].startswith("dbt-ferry FAILED: shop 1.0.0 in local")
+    assert "model.shop.broken" in data["body"] and "no_such_column" in data["body"]
+
+
+def test_an_unknown_prefect_block_is_a_problem_not_an_exit_code(run_job: RunJob, shop: Path) -> None:
+    _notify(shop, "local", '{ block = "no-such-block" }')
+    _break_a_model(shop)
+    report = run_job(select=BROKEN)
+    assert report.exit_code == 1
+    assert report.notified is False
+    (problem,) = report.problems
+    assert problem == (
+        "Prefect notification block 'no-such-block' failed: no notification block named 'no-such-block' — "
+        "name it as <block type>/<name>, e.g. slack-webhook/alerts"
+    )

@@ -9,7 +9,6 @@ from typing import Any
 
 import click
 
-from dbt_ferry import __version__
 from dbt_ferry.cli.ecs import ecs_group
 from dbt_ferry.cli.exports import export_cmd, history_cmd
 from dbt_ferry.cli.init import init_cmd
@@ -18,6 +17,7 @@ from dbt_ferry.cli.run import run_cmd
 from dbt_ferry.console import configure_logging, error
 from dbt_ferry.core.constants import ENV_DEBUG, ENVIRONMENT_VARIABLES
 from dbt_ferry.core.errors import EXIT_CODES, FerryError
+from dbt_ferry.core.version import DBT_FERRY_VERSION
 from dbt_ferry.deploy.ecs_settings import ECS_ENVIRONMENT_VARIABLES, ECS_EXIT_CODES
 
 _EPILOG = (
@@ -33,7 +33,7 @@ def _debug_from_env() -> bool:
 
 
 @click.group(epilog=_EPILOG, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
-@click.version_option(__version__, prog_name="dbt-ferry")
+@click.version_option(DBT_FERRY_VERSION, prog_name="dbt-ferry")
 @click.option("--debug", is_flag=True, help="Show debug logs and tracebacks.")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:

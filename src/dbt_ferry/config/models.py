@@ -68,6 +68,11 @@ DEFAULT_EVENTS: tuple[str, ...] = (
     "DebugCmdResult",
     "MainEncounteredError",
     "MainKeyboardInterrupt",
+    # What a command prints as its result: `{{ log(..., info=True) }}` (run-operation), show, ls, compile.
+    "JinjaLogInfo",
+    "ShowNode",
+    "ListCmdOut",
+    "CompiledNode",
 )
 
 EventLevel = Literal["debug", "info", "warn", "error"]

@@ -6,6 +6,16 @@ run). dbt-ferry's own failure classes use the codes from 3 upwards, documented i
 
 from __future__ import annotations
 
+#: dbt's own meaning: everything passed / dbt ran and a node failed / dbt could not run.
+EXIT_SUCCESS = 0
+EXIT_NODE_FAILED = 1
+EXIT_DBT_ERROR = 2
+#: The job was interrupted: Ctrl-C (SIGINT) / stopped by SIGTERM (128 + the signal, as a shell reports it).
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+#: The exit codes of a job that was stopped by a signal.
+EXIT_SIGNALLED = frozenset({EXIT_INTERRUPTED, EXIT_TERMINATED})
+
 
 class FerryError(Exception):
     """Base of every error dbt-ferry raises on purpose.
@@ -91,9 +101,9 @@ class NotifyError(FerryError):
 
 
 EXIT_CODES: dict[int, str] = {
-    0: "success: everything dbt ran passed",
-    1: "dbt ran and a node errored or a test failed",
-    2: "dbt could not run (or a command-line usage error)",
+    EXIT_SUCCESS: "success: everything dbt ran passed",
+    EXIT_NODE_FAILED: "dbt ran and a node errored or a test failed",
+    EXIT_DBT_ERROR: "dbt could not run (or a command-line usage error)",
     ConfigError.exit_code: "configuration error",
     ProjectError.exit_code: "the dbt project cannot be packaged",
     ReleaseNotFoundError.exit_code: "release or channel not found",
@@ -102,6 +112,6 @@ EXIT_CODES: dict[int, str] = {
     StoreError.exit_code: "store unreachable (credentials, bucket, endpoint)",
     BuildError.exit_code: "an external build step failed (uv, poetry)",
     ExportError.exit_code: "the result tables could not be written (export)",
-    130: "interrupted (Ctrl-C)",
-    143: "the job was stopped by SIGTERM (ECS stopping the task); what existed was published",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C)",
+    EXIT_TERMINATED: "the job was stopped by SIGTERM (ECS stopping the task, a Prefect cancel); outputs published",
 }

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from dbt_ferry import __version__
 from dbt_ferry.config.loader import ProjectConfig, project_dir_from, resolve_environment
 from dbt_ferry.config.models import EnvironmentConfig, S3StoreConfig
 from dbt_ferry.core.errors import ConfigError
 from dbt_ferry.core.names import check_environment_name
+from dbt_ferry.core.version import DBT_FERRY_VERSION
 from dbt_ferry.deploy.kit import CloudEnv, KitSpec, kit_files
 from dbt_ferry.deploy.profiles import (
     ProfileLookup,
@@ -174,7 +174,7 @@ def _plan_pyproject(
 
 
 def _project_table(dbt: DbtProject, source: SourceProfile | None) -> Table:
-    dependencies = [f"dbt-ferry[job]>={__version__}"]
+    dependencies = [f"dbt-ferry[job]>={DBT_FERRY_VERSION}"]
     package = adapter_package(source.adapter_type if source else None)
     if package:
         dependencies.append(package)
@@ -315,18 +315,20 @@ def _kit_spec(dbt: DbtProject, configs: dict[str, EnvironmentConfig], region: st
                 )
             )
     ci = configs.get(CI) or next((c for c in configs.values() if c.ci), None)
+    local = LOCAL if LOCAL in configs and not configs[LOCAL].ci else None
     if ci is None:  # pragma: no cover - init always configures ci
         raise ConfigError("no CI environment is configured", "add [tool.dbt-ferry.environments.ci]")
     lock = "poetry.lock" if (dbt.root / "poetry.lock").is_file() and not (dbt.root / "uv.lock").is_file() else "uv.lock"
     return KitSpec(
         project=dbt,
-        dbt_ferry_version=__version__,
+        dbt_ferry_version=DBT_FERRY_VERSION,
         ci_env=ci.name,
         ci_target=ci.target,
         ci_profile=ci.profiles_path(),
         cloud=tuple(cloud),
         profile_paths=tuple(dict.fromkeys(c.profiles_path() for c in configs.values())),
         lock_file=lock,
+        local_env=local,
     )
 
 
@@ -355,13 +357,19 @@ def _next_steps(plan: _Plan, dbt: DbtProject, spec: KitSpec) -> None:
     if not ignored:
         plan.notes.append("add .ferry/ to .gitignore (local store and build output)")
     plan.notes.append(f"try it: dbt-ferry publish --env {LOCAL} --promote && dbt-ferry run --env {LOCAL}")
+    if spec.local_env:
+        pool = f"dbt-ferry-{spec.local_env}"
+        plan.notes.append(
+            f"schedule it with Prefect on this machine: prefect work-pool create {pool} --type process && "
+            f"prefect deploy --name {dbt.slug}-{spec.local_env} && prefect worker start --pool {pool}"
+        )
     if spec.cloud:
         plan.notes.append(
             "on AWS: deploy deploy/cloudformation.yaml once per environment (commands at its top), then set the "
             "repository variables listed at the top of .github/workflows/cd.yml"
         )
     else:
-        plan.notes.append("no environment has an S3 store: cd.yml, the stack, prefect.yaml and k8s were not written")
+        plan.notes.append("no environment has an S3 store: cd.yml, the stack and k8s were not written")
 
 
 def _write(path: Path, text: str) -> None:

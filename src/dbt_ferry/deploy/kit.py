@@ -14,6 +14,7 @@ from dbt_ferry.deploy.project import DbtProject, ident, slug
 from dbt_ferry.deploy.render import (
     ACTION_PINS,
     PREFECT_VERSION,
+    PREFECT_WORKER_IMAGE,
     PYTHON_VERSION,
     UV_VERSION,
     fill,
@@ -66,6 +67,8 @@ class KitSpec:
     cloud: tuple[CloudEnv, ...]
     profile_paths: tuple[str, ...]
     lock_file: str = "uv.lock"
+    #: The environment run on this machine (a local store, not CI): its deployment goes on a process pool.
+    local_env: str | None = None
 
     @property
     def repo_prefix(self) -> str:
@@ -86,11 +89,11 @@ def kit_files(spec: KitSpec) -> dict[Path, str]:
     files = {
         root / "Dockerfile": render("Dockerfile", _common(spec)),
         repo / ".github" / "workflows" / "ci.yml": _ci(spec),
+        root / "prefect.yaml": _prefect(spec),
     }
     if spec.cloud:
         files[repo / ".github" / "workflows" / "cd.yml"] = _cd(spec)
         files[root / "deploy" / "cloudformation.yaml"] = _cloudformation(spec)
-        files[root / "prefect.yaml"] = _prefect(spec)
         files[root / "deploy" / "k8s" / "job.yaml"] = _k8s(spec, "k8s/job.yaml")
         files[root / "deploy" / "k8s" / "cronjob.yaml"] = _k8s(spec, "k8s/cronjob.yaml")
     return files
@@ -209,19 +212,39 @@ def _cloudformation(spec: KitSpec) -> str:
             "results_database": primary.namespace,
             "var_prefix_hint": primary.var_prefix,
             "github_repository_default": f'Default: "{repository}"' if repository else "",
+            "prefect_worker_image": PREFECT_WORKER_IMAGE,
         },
     )
 
 
 def _prefect(spec: KitSpec) -> str:
     common = _common(spec)
-    deployments, help_lines = (
-        [],
-        [
+    deployments: list[str] = []
+    local_help: list[str] = []
+    if spec.local_env:
+        pool = f"dbt-ferry-{slug(spec.local_env, limit=31)}"
+        local_help = [
+            f"# On this machine (the {spec.local_env} environment), from the project folder, once:",
+            f"#   prefect work-pool create {pool} --type process",
+            f"#   prefect deploy --name {spec.project.slug}-{spec.local_env}",
+            "# then keep a worker running (in the project's environment, where `dbt-ferry` is on PATH):",
+            f"#   prefect worker start --pool {pool}",
+            "#",
+        ]
+        deployments.append(
+            render(
+                "prefect-deployment-local.yaml",
+                {**common, "env": spec.local_env, "work_pool": pool},
+            )
+        )
+    help_lines = []
+    if spec.cloud:
+        help_lines = [
+            "# On AWS, before `prefect deploy --all`, once per environment: create the pool and load the stack's",
+            "# outputs into Prefect variables (the network configuration is JSON, which a variable keeps as such):",
             '#   out() { aws cloudformation describe-stacks --stack-name "$1" --query '
-            "\"Stacks[0].Outputs[?OutputKey=='$2'].OutputValue\" --output text; }"
-        ],
-    )
+            "\"Stacks[0].Outputs[?OutputKey=='$2'].OutputValue\" --output text; }",
+        ]
     for env in spec.cloud:
         pool = f"dbt-ferry-{env.slug}"
         variable = f"{spec.project.ident}_{ident(env.name)}"
@@ -242,8 +265,8 @@ def _prefect(spec: KitSpec) -> str:
                     **values,
                     "name_suffix": "",
                     "description": f"dbt-ferry run of {spec.project.name} in {env.name}: dbt build, daily",
+                    "parameters": "parameters: {}",
                     "schedules": f'schedules:\n  - cron: "{DEFAULT_CRON}"\n    timezone: UTC\n    active: true',
-                    "command": " ".join(JOB_ARGUMENTS),
                 },
             )
         )
@@ -254,8 +277,8 @@ def _prefect(spec: KitSpec) -> str:
                     **values,
                     "name_suffix": "-full-refresh",
                     "description": f"dbt-ferry run of {spec.project.name} in {env.name} with --full-refresh, on demand",
+                    "parameters": "parameters:\n  full_refresh: true",
                     "schedules": "schedules: []",
-                    "command": " ".join((*JOB_ARGUMENTS, "--full-refresh")),
                 },
             )
         )
@@ -263,6 +286,7 @@ def _prefect(spec: KitSpec) -> str:
         "prefect.yaml",
         {
             **common,
+            "local_help": "\n".join(local_help),
             "variables_help": "\n".join(help_lines),
             "deployments": "\n".join(deployments).rstrip("\n"),
         },

@@ -22,6 +22,8 @@ PYTHON_VERSION = "3.11"
 UV_VERSION = "0.13.9"
 #: Prefect the generated prefect.yaml is written for.
 PREFECT_VERSION = "3.9.1"
+#: The Prefect ECS worker the stack runs (prefect-aws's image; its minor-version tag, Python 3.12).
+PREFECT_WORKER_IMAGE = "prefecthq/prefect-aws:0.7-python3.12"
 
 #: GitHub Actions pinned to full commit SHAs, with the release each one is.
 ACTION_PINS: dict[str, str] = {

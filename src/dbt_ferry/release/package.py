@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from dbt_ferry import __version__
 from dbt_ferry.config.loader import ProjectConfig, resolve_environment
 from dbt_ferry.core.archive import Entry, write_archive
 from dbt_ferry.core.checksums import sha256_file
 from dbt_ferry.core.errors import ProjectError
 from dbt_ferry.core.manifest import MANIFEST_NAME, Artifact, ArtifactKind, ReleaseManifest, build_id
+from dbt_ferry.core.version import DBT_FERRY_VERSION
 from dbt_ferry.release.project import ProjectInfo, local_packages, read_project
 
 log = logging.getLogger(__name__)
@@ -165,7 +165,7 @@ def package_release(config: ProjectConfig, out: Path | None = None, *, with_env:
             git_dirty=info.git_dirty,
             dbt_version=info.dbt_version,
             python_version=f"{sys.version_info.major}.{sys.version_info.minor}",
-            dbt_ferry_version=__version__,
+            dbt_ferry_version=DBT_FERRY_VERSION,
             aws_accounts={n: e.aws_account_id for n, e in environments.items() if e.aws_account_id},
             artifacts=tuple(artifacts),
         )

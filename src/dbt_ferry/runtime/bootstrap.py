@@ -30,7 +30,10 @@ from dbt_ferry.core.names import clean_value
 from dbt_ferry.core.store import ArtifactStore
 from dbt_ferry.release.catalog import published_versions, read_channel, read_manifest
 from dbt_ferry.release.fetch import FetchedRelease, fetch_release
+from dbt_ferry.runtime.flow_run import FlowRunRecord, PrefectApi, is_worker_default_command, worker_flow_run
+from dbt_ferry.runtime.mode import uses_prefect
 from dbt_ferry.runtime.outputs import restore_parse_cache
+from dbt_ferry.runtime.parameters import RunParameters
 from dbt_ferry.runtime.spec import JobRequest, JobSpec
 from dbt_ferry.runtime.workdir import acquire_work_dir, release_work_dir
 from dbt_ferry.storage import open_store
@@ -87,10 +90,55 @@ def _target_type(project_dir: Path, target: str | None) -> tuple[str | None, str
         return target, None
 
 
+def with_flow_run(request: JobRequest, flow_run: FlowRunRecord) -> JobRequest:
+    """The request of a deployment's run: the container's arguments, with the flow run's parameters over them.
+
+    A worker's own default command (``prefect flow-run execute``, when the deployment sets none) arrives as the
+    arguments of the image's entrypoint ``dbt-ferry run``: it means the flow run's parameters alone.
+    """
+    if is_worker_default_command(request.dbt_args):
+        request = request.model_copy(update={"dbt_args": ()})
+    given = flow_run.parameters
+    parameters = RunParameters.parse(given, where=f"the Prefect flow run {flow_run.name!r}")
+    return parameters.apply_to(request, given)
+
+
 def prepare(
-    request: JobRequest, *, cache_dir: Path | None = None, with_env: bool = True
+    request: JobRequest, *, cache_dir: Path | None = None, with_env: bool = True, adopt_flow_run: bool = True
 ) -> tuple[JobSpec, FetchedRelease]:
-    """Resolve, fetch and verify; return the job spec ready to run (``with_env``: also the env pack)."""
+    """Resolve, fetch and verify; return the job spec ready to run (``with_env``: also the env pack).
+
+    Started by a Prefect worker (``PREFECT__FLOW_RUN_ID``), the job takes the flow run's parameters and runs as
+    that flow run; when it cannot start, the flow run is marked Failed with the error (``adopt_flow_run``).
+    """
+    adopted = worker_flow_run(os.environ) if adopt_flow_run else None
+    if adopted is None:
+        return _prepare(request, cache_dir=cache_dir, with_env=with_env, flow_run_id=None)
+    api, flow_run = adopted
+    try:
+        return _prepare(
+            with_flow_run(request, flow_run), cache_dir=cache_dir, with_env=with_env, flow_run_id=flow_run.id
+        )
+    except FerryError as exc:
+        _fail(api, flow_run.id, exc)
+        raise
+
+
+def _fail(api: PrefectApi, flow_run_id: str, exc: FerryError) -> None:
+    log.info("marking the Prefect flow run %s Failed: %s", flow_run_id, exc)
+    api.fail_flow_run(flow_run_id, f"dbt-ferry could not start the job: {exc} (exit code {exc.exit_code})")
+
+
+def fail_started_flow_run(spec: JobSpec, exc: FerryError) -> None:
+    """The job of a deployment's flow run cannot go on: say so on the flow run (never raises)."""
+    api = PrefectApi.from_environ(os.environ)
+    if spec.flow_run_id and api is not None:
+        _fail(api, spec.flow_run_id, exc)
+
+
+def _prepare(
+    request: JobRequest, *, cache_dir: Path | None, with_env: bool, flow_run_id: str | None
+) -> tuple[JobSpec, FetchedRelease]:
     local = load_project(project_dir_from(request.project_dir))
     store_url = request.store or os.environ.get(ENV_STORE)
     name = resolve_environment_name(request.environment)
@@ -135,6 +183,7 @@ def prepare(
         target_type=target_type,
         cleanup=not request.keep_work_dir,
         lock_fd=work.lock_fd,
+        flow_run_id=flow_run_id,
     )
     return spec, fetched
 
@@ -145,22 +194,25 @@ def _url_of(config: StoreConfig) -> str:
     return f"s3://{config.bucket}/{config.prefix}"
 
 
-def job_runtime_available() -> bool:
-    """Whether this interpreter can run the job itself (dbt and Prefect importable)."""
+def job_runtime_available(*, prefect: bool = True) -> bool:
+    """Whether this interpreter can run the job itself (dbt importable, and Prefect when the job uses it)."""
     import importlib.util
 
     # Top-level names only: finding "dbt.cli.main" would import dbt, whose tracker configures the root logger.
-    return all(importlib.util.find_spec(m) is not None for m in ("dbt", "prefect"))
+    needed = ("dbt", "prefect") if prefect else ("dbt",)
+    return all(importlib.util.find_spec(m) is not None for m in needed)
 
 
 def enter_env(spec: JobSpec, fetched: FetchedRelease) -> None:
     """Continue in the release's packed Python: write the spec, then exec. Returns only when not needed."""
     if fetched.env_dir is None:
-        if not job_runtime_available():
-            raise FerryError(
+        if not job_runtime_available(prefect=uses_prefect(spec)):
+            error = FerryError(
                 f"release {spec.manifest.version} has no env pack, and this Python has no dbt-core/prefect",
                 "publish the release with --with-env, or install dbt-ferry[job] and your dbt adapter here",
             )
+            fail_started_flow_run(spec, error)
+            raise error
         return
     env_dir = fetched.env_dir
     if Path(sys.prefix).resolve() == env_dir.resolve():

@@ -11,8 +11,9 @@ started first thing, imports dbt and runs the commands the flow sends it. So:
 
 The protocol: the parent writes one JSON line per command to the child's stdin
 (``{"args": [...], "events": {...}}``); the child writes JSON lines to a pipe of its own (fd passed
-on the command line): ``{"e": [level, text]}`` for each forwarded event, then ``{"r": {...}}`` with the
-outcome. The child's stdout and stderr are the job's.
+on the command line): ``{"e": [level, text]}`` for each forwarded event, ``{"n": {...}}`` for each finished
+node (:func:`~dbt_ferry.runtime.events.finished_node`), then ``{"r": {...}}`` with the outcome. The
+child's stdout and stderr are the job's.
 
 Signals: the parent forwards SIGTERM/SIGINT to the child as SIGINT while a command runs; the child takes
 the first SIGINT or SIGTERM for a KeyboardInterrupt, which makes dbt cancel its queries and write
@@ -34,7 +35,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import IO, Any
 
-from dbt_ferry.runtime.events import EventFilter
+from dbt_ferry.runtime.events import EventFilter, finished_node
 from dbt_ferry.runtime.invoker import Invocation
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,11 @@ _STOP_TIMEOUT = 10.0
 _PARENT_POLL = 0.5
 
 OnEvent = Callable[[int, str], None]
+OnNode = Callable[[dict[str, Any]], None]
+
+
+def _ignore_node(node: dict[str, Any]) -> None:
+    pass
 
 
 class DbtProcess:
@@ -53,7 +59,6 @@ class DbtProcess:
         self._process = process
         self._messages = messages
         self._lock = threading.Lock()
-        self.busy = False
 
     @classmethod
     def start(cls) -> DbtProcess:
@@ -75,17 +80,17 @@ class DbtProcess:
     def pid(self) -> int:
         return self._process.pid
 
-    def invoke(self, args: Sequence[str], events: EventFilter, on_event: OnEvent) -> Invocation:
-        """Run one dbt command in the child; forwarded events go to ``on_event`` as they come."""
+    def invoke(
+        self, args: Sequence[str], events: EventFilter, on_event: OnEvent, on_node: OnNode = _ignore_node
+    ) -> Invocation:
+        """Run one dbt command in the child; forwarded events go to ``on_event`` and finished nodes to
+        ``on_node`` as they come."""
         with self._lock:
-            self.busy = True
-            started = time.monotonic()
-            try:
-                return self._invoke(args, events, on_event, started)
-            finally:
-                self.busy = False
+            return self._invoke(args, events, on_event, on_node, time.monotonic())
 
-    def _invoke(self, args: Sequence[str], events: EventFilter, on_event: OnEvent, started: float) -> Invocation:
+    def _invoke(
+        self, args: Sequence[str], events: EventFilter, on_event: OnEvent, on_node: OnNode, started: float
+    ) -> Invocation:
         request = json.dumps({"args": list(args), "events": events.to_dict()}) + "\n"
         stdin = self._process.stdin
         try:
@@ -100,6 +105,8 @@ class DbtProcess:
             if "e" in message:
                 level, text = message["e"]
                 on_event(int(level), str(text))
+            elif "n" in message:
+                on_node(message["n"])
             elif "r" in message:
                 result = message["r"]
                 events.no_nodes = bool(result.pop("no_nodes", False))
@@ -146,10 +153,6 @@ def start_current() -> DbtProcess:
     """Start this job's dbt process if it is not running (it begins importing dbt at once)."""
     if _holder.process is None:
         _holder.process = DbtProcess.start()
-    return _holder.process
-
-
-def running() -> DbtProcess | None:
     return _holder.process
 
 
@@ -205,6 +208,9 @@ def _serve(out: IO[bytes]) -> None:
             picked = events(event)
             if picked is not None:
                 send({"e": picked})
+            node = finished_node(event)
+            if node is not None:
+                send({"n": node})
 
         result = dataclasses.asdict(invoke(request["args"], [callback]))
         del result["args"]  # the parent has them

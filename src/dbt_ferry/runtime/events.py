@@ -18,6 +18,8 @@ _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 _RANK = {"debug": 0, "info": 1, "warn": 2, "warning": 2, "error": 3}
 _PY_LEVEL = {0: logging.DEBUG, 1: logging.INFO, 2: logging.WARNING, 3: logging.ERROR}
 NO_NODES_EVENTS = frozenset({"NoNodesForSelectionCriteria", "NoNodesSelected"})
+#: dbt's event for a node that finished, whatever its status: one Prefect event each.
+NODE_FINISHED = "NodeFinished"
 
 fallback_log = logging.getLogger("dbt_ferry.dbt")
 
@@ -58,6 +60,26 @@ class EventFilter:
         if not text:
             return None
         return _PY_LEVEL[rank], text
+
+
+def finished_node(event: Any) -> dict[str, Any] | None:
+    """A finished node's facts (``NodeFinished``), small enough to cross the pipe; None for other events."""
+    if event.info.name != NODE_FINISHED:
+        return None
+    node, result = event.data.node_info, event.data.run_result
+    return {
+        "unique_id": node.unique_id,
+        "name": node.node_name,
+        "resource_type": node.resource_type,
+        "materialized": node.materialized,
+        "started_at": node.node_started_at,
+        "finished_at": node.node_finished_at,
+        "status": result.status,
+        "execution_time": round(float(result.execution_time), 3),
+        "thread": result.thread,
+        "failures": int(result.num_failures),
+        "message": _ANSI.sub("", result.message or "")[:1000],
+    }
 
 
 def run_logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:

@@ -33,6 +33,7 @@ def build_args(
     target: str | None = None,
     select: Sequence[str] = (),
     exclude: Sequence[str] = (),
+    selector: str | None = None,
     full_refresh: bool = False,
     vars_yaml: str | None = None,
     threads: int | None = None,
@@ -61,6 +62,8 @@ def build_args(
             args += ["--select", value]
         for value in exclude:
             args += ["--exclude", value]
+        if selector:
+            args += ["--selector", selector]
         if threads:
             args += ["--threads", str(threads)]
         if full_refresh and head in ("build", "run", "seed"):

@@ -1,4 +1,4 @@
-"""What a job returns to its caller: exit code, outcome, summary, where the outputs went."""
+"""What a job returns to its caller: exit code, outcome, summary, where the outputs went — and how it reads."""
 
 from __future__ import annotations
 
@@ -37,3 +37,32 @@ class JobReport:
     completed_at: datetime | None = None
     timing: str | None = None
     exported: dict[str, int] = field(default_factory=dict)
+    #: Set once the outputs were published, exported and notified: no path does it twice.
+    finished: bool = False
+
+
+def report_lines(report: JobReport) -> list[str]:
+    """The job's outcome as the console shows it at the end of ``dbt-ferry run``."""
+    lines = [f"{report.outcome} — exit code {report.exit_code}"]
+    if report.summary is not None:
+        elapsed = f" in {report.summary.elapsed:.1f} s" if report.summary.elapsed is not None else ""
+        lines.append(f"  nodes: {report.summary.counts_line()}{elapsed}")
+        for node in report.summary.failures[:10]:
+            message = " ".join((node.message or "").split())[:200]
+            lines.append(f"  ✗ {node.unique_id} [{node.status}] {message}")
+    if report.error:
+        lines.append(f"  error: {report.error}")
+    if report.docs:
+        lines.append(f"  docs: {report.store_url}/{report.docs}")
+    if report.timing:
+        lines.append(f"  timing chart: {report.store_url}/{report.timing}")
+    if report.run_prefix:
+        lines.append(f"  run artifacts: {report.store_url}/{report.run_prefix}")
+    if report.exported:
+        lines.append("  result tables: " + ", ".join(f"{t} +{n}" for t, n in report.exported.items()))
+    lines += [f"  problem: {problem}" for problem in report.problems]
+    if report.flow_run_url:
+        lines.append(f"  Prefect flow run: {report.flow_run_url}")
+    elif report.flow_run_id:
+        lines.append(f"  Prefect flow run id: {report.flow_run_id}")
+    return lines

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from dbt_ferry.config.models import EnvironmentConfig, StoreConfig
 from dbt_ferry.core.manifest import ReleaseManifest
 
-#: Exit code of a job stopped by SIGTERM (128 + 15, as a shell reports it).
-EXIT_TERMINATED = 143
+#: Flags of a dbt command (given after ``--``) that make it a selected, partial run.
+_SELECTING_FLAGS = frozenset({"-s", "--select", "--exclude", "--selector", "-m", "--models"})
 
 
 class _Frozen(BaseModel):
@@ -25,7 +28,9 @@ class JobRequest(_Frozen):
     target: str | None = None
     select: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
+    selector: str | None = None
     full_refresh: bool = False
+    #: dbt ``--vars``: YAML text of a mapping.
     vars: str | None = None
     threads: int | None = Field(default=None, ge=1)
     debug: bool = False
@@ -35,6 +40,24 @@ class JobRequest(_Frozen):
     store: str | None = None
     work_dir: str | None = None
     keep_work_dir: bool = False
+    #: Run without Prefect (no server, no flow run), the same steps in this process.
+    no_prefect: bool = False
+
+    @field_validator("vars")
+    @classmethod
+    def _vars_are_a_mapping(cls, value: str | None) -> str | None:
+        """``--vars`` as dbt takes it: YAML text of a mapping, kept as given (dates stay dates for dbt)."""
+        if value is None or not value.strip():
+            return None
+        parsed = yaml.safe_load(value)
+        if parsed is not None and not isinstance(parsed, dict):
+            raise ValueError("vars must be a YAML mapping, e.g. '{start_date: 2024-01-01}'")
+        return value
+
+    @property
+    def vars_mapping(self) -> dict[str, Any] | None:
+        """``vars`` as data (what a Prefect flow run shows as its parameter)."""
+        return yaml.safe_load(self.vars) if self.vars else None
 
 
 class JobSpec(_Frozen):
@@ -52,6 +75,8 @@ class JobSpec(_Frozen):
     cleanup: bool = True
     #: The descriptor holding the work directory's lock (inherited across the re-exec), released at the end.
     lock_fd: int | None = None
+    #: The Prefect flow run this job runs as (a deployment's run, started by a worker); None: a new one.
+    flow_run_id: str | None = None
 
     @property
     def project_path(self) -> Path:
@@ -63,34 +88,52 @@ class JobSpec(_Frozen):
         return self.request.dbt_args or ("build",)
 
     @property
-    def has_selection(self) -> bool:
-        args = set(self.request.dbt_args)
-        return bool(self.request.select or self.request.exclude or args & {"-s", "--select", "--exclude", "--selector"})
+    def command_text(self) -> str:
+        """The dbt command as one would type it (``run-operation hello --args '{name: x}'``)."""
+        return shlex.join(self.command)
 
     @property
-    def docs_enabled(self) -> bool:
-        if self.environment.ci:
-            return False
-        wanted = self.environment.docs if self.request.docs is None else self.request.docs
-        return wanted and not self.has_selection
+    def has_selection(self) -> bool:
+        request = self.request
+        return bool(request.select or request.exclude or request.selector or set(request.dbt_args) & _SELECTING_FLAGS)
 
     @property
     def run_name(self) -> str:
-        return f"{self.manifest.project}-{self.environment.name}-{self.manifest.version}"
+        """``shop-pro-1.4.0-build``: project, environment, version and the dbt command."""
+        return f"{self.manifest.project}-{self.environment.name}-{self.manifest.version}-{self.command[0]}"
 
     def tags(self) -> list[str]:
+        request = self.request
         tags = [
             "dbt-ferry",
             f"env:{self.environment.name}",
             f"version:{self.manifest.version}",
             f"dbt:{self.manifest.dbt_version or 'unknown'}",
+            f"command:{self.command[0]}",
         ]
         if self.target:
             tags.append(f"target:{self.target}")
         if self.target_type:
             tags.append(f"target_type:{self.target_type}")
-        tags += [f"select:{s}" for s in self.request.select]
-        tags += [f"exclude:{e}" for e in self.request.exclude]
-        if self.request.full_refresh:
+        tags += [f"select:{s}" for s in (*request.select, *_flag_values(request.dbt_args, ("-s", "--select")))]
+        tags += [f"exclude:{e}" for e in (*request.exclude, *_flag_values(request.dbt_args, ("--exclude",)))]
+        selectors = [request.selector] if request.selector else []
+        tags += [f"selector:{s}" for s in (*selectors, *_flag_values(request.dbt_args, ("--selector",)))]
+        if request.full_refresh or "--full-refresh" in request.dbt_args:
             tags.append("full_refresh")
-        return tags
+        return list(dict.fromkeys(tags))
+
+
+def _flag_values(args: tuple[str, ...], flags: tuple[str, ...]) -> list[str]:
+    """The values given to ``flags`` in a dbt command line (``--select a b --exclude c`` → ``a``, ``b``)."""
+    values: list[str] = []
+    taking = False
+    for arg in args:
+        if arg.startswith("-"):
+            name, _, inline = arg.partition("=")
+            taking = name in flags
+            if taking and inline:
+                values.append(inline)
+        elif taking:
+            values.append(arg)
+    return values

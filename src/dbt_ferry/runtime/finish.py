@@ -1,4 +1,8 @@
-"""The end of every job, in or out of Prefect: publish outputs, summarise, notify."""
+"""The end of every job, in or out of Prefect, normal or stopped: publish outputs, export, summarise, notify.
+
+:func:`finish` is the one finalisation sequence; the runner (a Prefect flow's tasks, or the plain runner) only
+decides how each phase is wrapped and reported.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import logging
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dbt_ferry.core.results import load_results, parse_run_results
 from dbt_ferry.core.runinfo import RUN_INFO_NAME, RunInfo
@@ -14,7 +18,11 @@ from dbt_ferry.notify import failure_notification, send_notification
 from dbt_ferry.runtime.outputs import publish_outputs
 from dbt_ferry.runtime.report import JobReport
 from dbt_ferry.runtime.spec import JobSpec
+from dbt_ferry.runtime.steps import docs_wanted
 from dbt_ferry.storage import open_store
+
+if TYPE_CHECKING:
+    from dbt_ferry.runtime.runner import Runner
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +37,7 @@ def run_info(spec: JobSpec, report: JobReport) -> RunInfo:
         dbt_version=spec.manifest.dbt_version,
         adapter_type=spec.target_type,
         target=spec.target,
-        command=" ".join(spec.command),
+        command=spec.command_text,
         select=request.select,
         exclude=request.exclude,
         full_refresh=request.full_refresh,
@@ -79,7 +87,7 @@ def collect_outputs(spec: JobSpec, report: JobReport) -> None:
         spec.environment.name,
         project,
         invocation_id,
-        docs=spec.docs_enabled and not ci,
+        docs=docs_wanted(spec) and not ci,
         state=report.exit_code == 0 and spec.channel_release and not ci and not spec.has_selection,
         timing=timing,
     )
@@ -131,6 +139,19 @@ def notify(spec: JobSpec, report: JobReport) -> list[str]:
         flow_run_url=report.flow_run_url,
         problems=report.problems,
     )
-    problems = send_notification(spec.environment.notify, notification)
-    report.notified = bool(spec.environment.notify.urls) and not problems
+    config = spec.environment.notify
+    problems = send_notification(config, notification)
+    report.notified = bool(config.urls or config.block) and not problems
     return problems
+
+
+def finish(spec: JobSpec, report: JobReport, runner: Runner) -> None:
+    """Publish what exists, export it to the result tables, summarise, notify — once per job."""
+    if report.finished:
+        return
+    runner.phase("publish outputs", lambda: collect_outputs(spec, report), report)
+    runner.phase("export results", lambda: export_tables(spec, report), report)
+    runner.phase("summary", lambda: runner.summary(spec, report), report)
+    if should_notify(spec, report):
+        runner.phase("notify", lambda: report.problems.extend(notify(spec, report)), report)
+    report.finished = True
