@@ -34,7 +34,9 @@ def _run(script: str, *args: str, timeout: float = 120, **env: str) -> str:
     return done.stdout
 
 
-@pytest.mark.parametrize("script", ["generate.py", "overhead.py", "coldstart.py", "parse.py", "package.py"])
+@pytest.mark.parametrize(
+    "script", ["generate.py", "overhead.py", "coldstart.py", "parse.py", "package.py", "prefect_modes.py"]
+)
 def test_help(script: str) -> None:
     assert "usage:" in _run(script, "--help")
 
@@ -76,3 +78,13 @@ def test_export_tiny(tmp_path: Path) -> None:
     out = tmp_path / "export.json"
     _run("export.py", "--nodes", "10", "--repeat", "1", "--json", str(out))
     assert json.loads(out.read_text())[0]["nodes"] == 10
+
+
+def test_prefect_modes_tiny(tmp_path: Path, prefect_api: str) -> None:
+    """The node-events part on N=5 (the modes part runs the example four times: minutes, so not here)."""
+    out = tmp_path / "modes.json"
+    args = ["--skip-modes", "--events-models", "5", "--events-runs", "1", "--api-url", prefect_api, "--json", str(out)]
+    table = _run("prefect_modes.py", *args, timeout=300)
+    assert "no-events" in table
+    data = json.loads(out.read_text())
+    assert data["node_events"]["events"]["exit_codes"] == [0] == data["node_events"]["no-events"]["exit_codes"]

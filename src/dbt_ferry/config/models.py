@@ -79,12 +79,14 @@ EventLevel = Literal["debug", "info", "warn", "error"]
 
 
 class EventsConfig(_Frozen):
-    """Which dbt events reach the Prefect task log."""
+    """Which dbt events reach the Prefect task log, and whether each finished node is a Prefect event."""
 
     level: EventLevel = "warn"
     names: tuple[str, ...] = DEFAULT_EVENTS
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
+    #: One Prefect event ``dbt.node.<status>`` per node the command finishes.
+    nodes: bool = True
 
 
 class NotifyConfig(_Frozen):

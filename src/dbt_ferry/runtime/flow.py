@@ -85,7 +85,7 @@ class _TaskSink:
 
 @task(cache_policy=NONE, persist_result=False)
 def _dbt_step(step: Step, run: RunStep, events: NodeEvents) -> StepOutcome | State[StepOutcome]:
-    outcome = run(_TaskSink(get_run_logger(), events if step.reports_nodes else None))
+    outcome = run(_TaskSink(get_run_logger(), events if step.reports_nodes and events.enabled else None))
     if outcome.exit_code != EXIT_SUCCESS:
         # A Failed state, not an exception: Prefect shows the message once, without a Python traceback.
         message = outcome.error or f"{step.name}: a node errored or a test failed (exit code {outcome.exit_code})"

@@ -41,6 +41,7 @@ class NodeEvents:
             "dbt.version": manifest.dbt_version or "unknown",
             "dbt.target": spec.target or "",
         }
+        self.enabled = spec.environment.events.nodes
         self.emitted = 0
 
     def emit(self, node: dict[str, Any]) -> None:
