@@ -30,8 +30,10 @@ def execute(spec: JobSpec) -> JobReport:
         try:
             if uses_prefect(spec):
                 if not os.environ.get("PREFECT_API_URL"):
-                    # A temporary local server: keep it from phoning home (it cannot, offline, and says so loudly).
+                    # A temporary local server: keep it from phoning home (it cannot, offline, and says so loudly),
+                    # and give its first start, which creates and migrates the database, more than Prefect's 20 s.
                     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+                    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
                 from dbt_ferry.runtime.flow import run_flow
 
                 return run_flow(job)
