@@ -82,7 +82,7 @@ def test_job_with_the_store_in_s3(
     }
     assert expected <= keys, sorted(keys - released)
     assert report.docs == "docs/local/index.html"
-    assert report.state == ["state/local/manifest.json", "state/local/partial_parse.msgpack"]
+    assert report.state == ["state/local/manifest.json", "state/local/partial_parse.msgpack", "state/local/state.json"]
 
     client = boto3.client("s3")
     results = json.loads(client.get_object(Bucket=bucket, Key=f"{run}run_results.json")["Body"].read())

@@ -139,6 +139,15 @@ class ExportsConfig(_Frozen):
     timing_chart: bool = True
 
 
+class TrustConfig(_Frozen):
+    """What a job trusts beyond checksums."""
+
+    #: An AWS KMS asymmetric key (ECC_NIST_P256, SIGN_VERIFY; id, ARN or alias) the job signs the state it
+    #: publishes with, and verifies before it uses state. Without it, state in a local store is trusted by its
+    #: digests and state in any other store is not used.
+    state_key: str | None = Field(default=None, min_length=1)
+
+
 class EnvironmentConfig(_Frozen):
     """One environment, after its overlay has been laid over the base section."""
 
@@ -153,6 +162,7 @@ class EnvironmentConfig(_Frozen):
     events: EventsConfig = EventsConfig()
     notify: NotifyConfig = NotifyConfig()
     exports: ExportsConfig = ExportsConfig()
+    trust: TrustConfig = TrustConfig()
     fail_on_empty_selection: bool = True
 
     def profiles_path(self) -> str:

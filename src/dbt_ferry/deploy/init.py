@@ -218,6 +218,8 @@ def _environment_table(dbt: DbtProject, name: str, region: str, source: SourcePr
                 "namespace": f"dbt_ferry_{dbt.ident}_{ident(name)}",
                 "catalog": {"type": "glue", "region": region},
             },
+            # The stack's StateKey: state in S3 is used only when signed with it.
+            "trust": {"state_key": f"alias/{dbt.slug}-dbt-ferry-{name}-state"},
         },
         [
             f"On AWS (deploy/cloudformation.yaml): the bucket is a placeholder; profiles/{name}.yml holds the",

@@ -32,9 +32,9 @@ from dbt_ferry.release.catalog import published_versions, read_channel, read_man
 from dbt_ferry.release.fetch import FetchedRelease, fetch_release
 from dbt_ferry.runtime.flow_run import FlowRunRecord, PrefectApi, is_worker_default_command, worker_flow_run
 from dbt_ferry.runtime.mode import uses_prefect
-from dbt_ferry.runtime.outputs import restore_parse_cache
 from dbt_ferry.runtime.parameters import RunParameters
 from dbt_ferry.runtime.spec import JobRequest, JobSpec
+from dbt_ferry.runtime.state import restore_parse_cache, state_trust
 from dbt_ferry.runtime.workdir import acquire_work_dir, release_work_dir
 from dbt_ferry.storage import open_store
 
@@ -168,7 +168,7 @@ def _prepare(
         shutil.rmtree(work_root, ignore_errors=True)
         release_work_dir(work.lock_fd)
         raise
-    if work.stable and restore_parse_cache(store, name, fetched.project_dir):
+    if work.stable and restore_parse_cache(store, name, fetched.project_dir, state_trust(final_env, store)):
         log.info("restored dbt's parse cache from %s", store.url)
     target, target_type = _target_type(fetched.project_dir, final_env.target)
     spec = JobSpec(

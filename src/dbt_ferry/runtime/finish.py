@@ -14,10 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 from dbt_ferry.core.results import load_results, parse_run_results
 from dbt_ferry.core.runinfo import RUN_INFO_NAME, RunInfo
+from dbt_ferry.core.store import ArtifactStore
 from dbt_ferry.notify import failure_notification, send_notification
 from dbt_ferry.runtime.outputs import publish_outputs
 from dbt_ferry.runtime.report import JobReport
 from dbt_ferry.runtime.spec import JobSpec
+from dbt_ferry.runtime.state import StateOrigin, state_trust
 from dbt_ferry.runtime.steps import docs_wanted
 from dbt_ferry.storage import open_store
 
@@ -88,12 +90,18 @@ def collect_outputs(spec: JobSpec, report: JobReport) -> None:
         project,
         invocation_id,
         docs=docs_wanted(spec) and not ci,
-        state=report.exit_code == 0 and spec.channel_release and not ci and not spec.has_selection,
+        state=_state_origin(spec, store)
+        if report.exit_code == 0 and spec.channel_release and not ci and not spec.has_selection
+        else None,
         timing=timing,
     )
     report.docs, report.run_prefix, report.state = published.docs, published.run_prefix, published.state
     report.timing = published.timing
     report.problems += published.problems
+
+
+def _state_origin(spec: JobSpec, store: ArtifactStore) -> StateOrigin:
+    return StateOrigin(state_trust(spec.environment, store), spec.manifest.version, spec.manifest.build_id)
 
 
 def export_tables(spec: JobSpec, report: JobReport) -> None:
