@@ -88,7 +88,8 @@ def _publish_s3(shop: Path, bucket: str, tmp_path: Path, state_key: str | None) 
     if state_key:
         pyproject = shop / "pyproject.toml"
         header = "[tool.dbt-ferry.environments.local]\n"
-        pyproject.write_text(pyproject.read_text().replace(header, f'{header}trust = {{ state_key = "{state_key}" }}\n'))
+        trust = f'trust = {{ state_key = "{state_key}" }}\n'
+        pyproject.write_text(pyproject.read_text().replace(header, header + trust))
     built = package_release(load_project(shop), tmp_path / "build")
     publish_release(S3Store(bucket, "shop"), built, environment="local", promote=True)
 
