@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dbt_ferry.api import export, fetch, history, package, promote, publish, releases, run
+from dbt_ferry.api import export, fetch, history, package, promote, publish, releases, run, state
 from dbt_ferry.core.errors import (
     ConfigError,
     FerryError,
@@ -31,4 +31,5 @@ __all__ = [
     "publish",
     "releases",
     "run",
+    "state",
 ]

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from dbt_ferry.exports.history import History
     from dbt_ferry.exports.tables import ExportResult
     from dbt_ferry.runtime.report import JobReport
+    from dbt_ferry.runtime.state import StateRecord
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,18 @@ def fetch(
     )
 
 
+def state(env: str | None, project_dir: str | Path | None = None, *, store: str | None = None) -> StateRecord:
+    """The environment's state record, trusted and checked (each file against its digest); a typed error (exit 5:
+    none, 7: not trusted or not intact) says why it cannot be used."""
+    import tempfile
+
+    from dbt_ferry.runtime.state import restore_state, state_trust
+
+    target = open_environment(env, project_dir, store=store)
+    with tempfile.TemporaryDirectory(prefix="dbt-ferry-state-") as tmp:
+        return restore_state(target.store, target.config.name, state_trust(target.config, target.store), Path(tmp))
+
+
 def run(environment: str | None = None, **options: Any) -> JobReport:
     """Run a release as ``dbt-ferry run`` does, in this Python (which needs ``dbt-ferry[job]`` and the adapter).
 
@@ -134,7 +147,7 @@ def run(environment: str | None = None, **options: Any) -> JobReport:
     from dbt_ferry.runtime.bootstrap import job_runtime_available, prepare
     from dbt_ferry.runtime.job import execute
 
-    if not job_runtime_available():
+    if not job_runtime_available(prefect=not options.get("no_prefect")):
         raise FerryError("this Python has no dbt-core/prefect to run a job", "install dbt-ferry[job] and your adapter")
     spec, _ = prepare(JobRequest(environment=environment, **options), with_env=False)
     return execute(spec)

@@ -173,6 +173,7 @@ def test_full_template_creates_the_supported_resources(aws: str, jaffle: Adoptab
         "TaskRole": "AWS::IAM::Role",
         "TaskDefinition": "AWS::ECS::TaskDefinition",
         "DeployRole": "AWS::IAM::Role",
+        "StateReaderRole": "AWS::IAM::Role",
         "StateKey": "AWS::KMS::Key",
         "StateKeyAlias": "AWS::KMS::Alias",
     }

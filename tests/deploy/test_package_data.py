@@ -27,5 +27,5 @@ def test_the_wheel_holds_every_template(tmp_path: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     expected = {f"dbt_ferry/deploy/templates/{p.relative_to(TEMPLATES).as_posix()}" for p in TEMPLATES.rglob("*")
                 if p.is_file()}  # fmt: skip
-    assert len(expected) == 12
+    assert len(expected) == 13
     assert expected <= names, sorted(expected - names)

@@ -18,7 +18,7 @@ import pytest
 
 from dbt_ferry.runtime.dbt_process import DbtProcess
 from dbt_ferry.runtime.events import EventFilter
-from dbt_ferry.runtime.invoker import build_args
+from dbt_ferry.runtime.invoker import DbtOptions, build_args
 
 pytestmark = pytest.mark.slow
 
@@ -74,7 +74,8 @@ def test_commands_run_in_the_child_and_forward_the_chosen_events(dbt: DbtProcess
 def test_no_nodes_and_dbt_errors_come_back_as_outcomes(dbt: DbtProcess, project: Path) -> None:
     dbt.invoke(build_args(["deps"], project), default_filter(), lambda *_: None)
     events_filter = default_filter()
-    empty = dbt.invoke(build_args(["build"], project, select=["nothing_by_that_name"]), events_filter, lambda *_: None)
+    nothing = DbtOptions(select=("nothing_by_that_name",))
+    empty = dbt.invoke(build_args(["build"], project, options=nothing), events_filter, lambda *_: None)
     assert empty.exit_code == 0 and events_filter.no_nodes
 
     broken = dbt.invoke(build_args(["build"], project / "missing"), default_filter(), lambda *_: None)
@@ -93,7 +94,7 @@ def test_interrupt_stops_the_running_command_and_dbt_writes_its_results(dbt: Dbt
             threading.Timer(1.0, dbt.interrupt).start()
 
     started = time.monotonic()
-    args = build_args(["run", "--threads", "1"], project, select=["slow_model"])
+    args = build_args(["run", "--threads", "1"], project, options=DbtOptions(select=("slow_model",)))
     outcome = dbt.invoke(args, default_filter("info"), on_event)
     assert outcome.interrupted, seen
     assert outcome.exit_code == 2 and "KeyboardInterrupt" in (outcome.error or "")
@@ -108,7 +109,8 @@ def test_a_child_that_dies_gives_a_clear_error_not_a_hang(project: Path) -> None
     try:
         dbt.invoke(build_args(["deps"], project), default_filter(), lambda *_: None)
         threading.Timer(8.0, os.kill, (dbt.pid, signal.SIGKILL)).start()
-        outcome = dbt.invoke(build_args(["run"], project, select=["slow_model"]), default_filter(), lambda *_: None)
+        slow = build_args(["run"], project, options=DbtOptions(select=("slow_model",)))
+        outcome = dbt.invoke(slow, default_filter(), lambda *_: None)
     finally:
         dbt.stop()
     assert outcome.exit_code == 2 and not outcome.interrupted
@@ -127,14 +129,15 @@ def test_the_child_stops_dbt_and_exits_when_the_job_process_is_killed(project: P
         import sys
         from dbt_ferry.runtime.dbt_process import DbtProcess
         from dbt_ferry.runtime.events import EventFilter
-        from dbt_ferry.runtime.invoker import build_args
+        from dbt_ferry.runtime.invoker import DbtOptions, build_args
 
         dbt = DbtProcess.start()
         print(dbt.pid, flush=True)
         project = {str(project)!r}
         events = EventFilter(frozenset(), frozenset(), "info")
         dbt.invoke(build_args(["deps"], project), events, lambda *_: None)
-        dbt.invoke(build_args(["run"], project, select=["slow_model"]), events, lambda l, t: print(t, flush=True))
+        slow = build_args(["run"], project, options=DbtOptions(select=("slow_model",)))
+        dbt.invoke(slow, events, lambda l, t: print(t, flush=True))
         """
     )
     job = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=os.environ)
@@ -160,7 +163,7 @@ def test_the_job_process_never_imports_dbt(project: Path) -> None:
         import sys
         from dbt_ferry.runtime.dbt_process import DbtProcess
         from dbt_ferry.runtime.events import EventFilter
-        from dbt_ferry.runtime.invoker import build_args
+        from dbt_ferry.runtime.invoker import DbtOptions, build_args
 
         dbt = DbtProcess.start()
         outcome = dbt.invoke(build_args(["deps"], {str(project)!r}), EventFilter(frozenset(), frozenset(), "info"),

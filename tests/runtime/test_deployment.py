@@ -176,6 +176,8 @@ def _start(deployed: Deployed, *params: str) -> UUID:
 def _results(deployed: Deployed, flow_run: FlowRun) -> dict[str, object]:
     """The run_results.json the job published for this flow run (ferry.json names the flow run)."""
     for run_dir in (deployed.store / "runs" / "local").iterdir():
+        if not run_dir.is_dir():
+            continue  # last-failed.json
         info = json.loads((run_dir / "ferry.json").read_text())
         if info.get("prefect_flow_run_id") == str(flow_run.id):
             results: dict[str, object] = json.loads((run_dir / "run_results.json").read_text())

@@ -13,7 +13,8 @@ from dbt_ferry.cli.ecs import ecs_group
 from dbt_ferry.cli.exports import export_cmd, history_cmd
 from dbt_ferry.cli.init import init_cmd
 from dbt_ferry.cli.release import fetch_cmd, package_cmd, promote_cmd, publish_cmd, releases_cmd
-from dbt_ferry.cli.run import run_cmd
+from dbt_ferry.cli.run import retry_cmd, run_cmd
+from dbt_ferry.cli.state import state_cmd
 from dbt_ferry.console import configure_logging, error
 from dbt_ferry.core.constants import ENV_DEBUG, ENVIRONMENT_VARIABLES
 from dbt_ferry.core.errors import EXIT_CODES, FerryError
@@ -50,6 +51,8 @@ cli.add_command(releases_cmd)
 cli.add_command(promote_cmd)
 cli.add_command(fetch_cmd)
 cli.add_command(run_cmd)
+cli.add_command(retry_cmd)
+cli.add_command(state_cmd)
 cli.add_command(export_cmd)
 cli.add_command(history_cmd)
 cli.add_command(ecs_group)

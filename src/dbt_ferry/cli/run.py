@@ -1,6 +1,9 @@
-"""``dbt-ferry run``: the command a container, a laptop or CI runs."""
+"""``dbt-ferry run`` and ``dbt-ferry retry``: the job, as a container, a laptop or CI runs it."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 import click
 import yaml
@@ -14,6 +17,10 @@ from dbt_ferry.runtime.spec import JobRequest
 
 def _clean(values: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(c for c in (clean_value(v) for v in values) if c)
+
+
+def _optional(value: str | None) -> str | None:
+    return clean_value(value) if value else None
 
 
 def _vars(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -30,73 +37,33 @@ def _vars(ctx: click.Context, param: click.Parameter, value: str | None) -> str 
     return text
 
 
-@click.command("run", context_settings={"ignore_unknown_options": False})
-@env_option
-@project_dir_option
-@store_option
-@click.option("--version", "version", metavar="V", help="Release to run (default: the channel's).")
-@click.option("--target", metavar="T", help="dbt target (default: the environment's).")
-@click.option("--select", "-s", "select", multiple=True, metavar="S", help="dbt selection; repeatable.")
-@click.option("--exclude", multiple=True, metavar="E", help="dbt exclusion; repeatable.")
-@click.option("--selector", metavar="NAME", help="A selector of the project's selectors.yml.")
-@click.option("--full-refresh", is_flag=True, help="Rebuild incremental models and seeds from scratch.")
-@click.option("--vars", "vars_", metavar="YAML", callback=_vars, help="dbt --vars, a YAML mapping.")
-@click.option("--threads", type=click.IntRange(min=1), help="dbt threads (default: the profile's).")
-@click.option("--debug", "dbt_debug", is_flag=True, help="Run `dbt debug` before the command.")
-@click.option("--docs/--no-docs", default=None, help="Generate and publish docs (default: the environment's).")
-@click.option(
-    "--no-prefect",
-    is_flag=True,
-    envvar=ENV_NO_PREFECT,
-    help=f"Run the same steps without Prefect: no server, no flow run (also ${ENV_NO_PREFECT}=1).",
-)
-@click.option("--keep-work-dir", is_flag=True, help="Keep the fetched release after the run, for inspection.")
-@click.argument("dbt_args", nargs=-1, type=click.UNPROCESSED, metavar="[-- DBT_ARGS...]")
-def run_cmd(
-    env: str | None,
-    project_dir: str | None,
-    store: str | None,
-    version: str | None,
-    target: str | None,
-    select: tuple[str, ...],
-    exclude: tuple[str, ...],
-    selector: str | None,
-    full_refresh: bool,
-    vars_: str | None,
-    threads: int | None,
-    dbt_debug: bool,
-    docs: bool | None,
-    no_prefect: bool,
-    keep_work_dir: bool,
-    dbt_args: tuple[str, ...],
-) -> None:
-    """Fetch a release, verify it, and run it as a Prefect flow: deps, the dbt command (build by
-    default, or what follows --), docs; then publish outputs and notify on failure.
+def _job_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """What every job takes: where it runs, which release, how it reports."""
+    for option in reversed(
+        (
+            env_option,
+            project_dir_option,
+            store_option,
+            click.option("--target", "-t", metavar="T", help="dbt target (default: the environment's)."),
+            click.option("--vars", "vars_", metavar="YAML", callback=_vars, help="dbt --vars, a YAML mapping."),
+            click.option("--threads", type=click.IntRange(min=1), help="dbt threads (default: the profile's)."),
+            click.option(
+                "--no-prefect",
+                is_flag=True,
+                envvar=ENV_NO_PREFECT,
+                help=f"Run the same steps without Prefect: no server, no flow run (also ${ENV_NO_PREFECT}=1).",
+            ),
+            click.option("--keep-work-dir", is_flag=True, help="Keep the fetched release after the run."),
+        )
+    ):
+        func = option(func)
+    return func
 
-    Exit codes: 0 all passed, 1 a node failed, 2 dbt could not run, 130 interrupted, 143 stopped by
-    SIGTERM; dbt-ferry's own failures as listed in dbt-ferry --help.
-    """
+
+def _run_job(request: JobRequest) -> None:
     from dbt_ferry.runtime.bootstrap import enter_env, prepare
     from dbt_ferry.runtime.job import finish_job
 
-    request = JobRequest(
-        environment=clean_value(env) if env else None,
-        version=version,
-        target=clean_value(target) if target else None,
-        select=_clean(select),
-        exclude=_clean(exclude),
-        selector=clean_value(selector) if selector else None,
-        full_refresh=full_refresh,
-        vars=vars_,
-        threads=threads,
-        debug=dbt_debug,
-        docs=docs,
-        dbt_args=tuple(clean_value(a) for a in dbt_args),
-        project_dir=project_dir,
-        store=store,
-        keep_work_dir=keep_work_dir,
-        no_prefect=no_prefect,
-    )
     spec, fetched = prepare(request)
     out.print(
         f"Running {spec.manifest.project} {spec.manifest.version} in {spec.environment.name} "
@@ -104,3 +71,145 @@ def run_cmd(
     )
     enter_env(spec, fetched)  # does not return when the release brings its own environment
     finish_job(spec)
+
+
+@click.command("run", context_settings={"ignore_unknown_options": False})
+@_job_options
+@click.option("--version", "version", metavar="V", help="Release to run (default: the channel's).")
+@click.option("--select", "-s", "select", multiple=True, metavar="S", help="dbt --select; repeatable.")
+@click.option("--exclude", multiple=True, metavar="E", help="dbt --exclude; repeatable.")
+@click.option("--selector", metavar="NAME", help="A selector of the project's selectors.yml.")
+@click.option("--resource-type", "resource_types", multiple=True, metavar="TYPE", help="dbt --resource-type.")
+@click.option(
+    "--indirect-selection",
+    type=click.Choice(["eager", "cautious", "buildable", "empty"]),
+    help="dbt --indirect-selection (which tests a selection takes along).",
+)
+@click.option("--full-refresh", "-f", is_flag=True, help="Rebuild incremental models and seeds from scratch.")
+@click.option("--fail-fast", "-x", is_flag=True, help="dbt --fail-fast: stop at the first failure.")
+@click.option("--warn-error", is_flag=True, help="dbt --warn-error: warnings fail the run.")
+@click.option("--empty", is_flag=True, help="dbt --empty: build with no rows (a dry run of the SQL).")
+@click.option("--defer", is_flag=True, help="dbt --defer (with --state, or --defer-to).")
+@click.option("--state", type=click.Path(file_okay=False), help="dbt --state: a folder on this machine.")
+@click.option("--state-from", metavar="ENV", help="The state of environment ENV, from its store, as --state (slim CI).")
+@click.option("--defer-to", metavar="ENV", help="The state of ENV as --state, with --defer (slim CI).")
+@click.option("--seed/--no-seed", default=None, help="Run dbt seed before the command (default: the environment's).")
+@click.option(
+    "--freshness/--no-freshness",
+    default=None,
+    help="Run dbt source freshness before the command (default: the environment's).",
+)
+@click.option("--debug", "dbt_debug", is_flag=True, help="Run `dbt debug` first (dbt's own --debug logs: -- --debug).")
+@click.option("--docs/--no-docs", default=None, help="Generate and publish docs (default: the environment's).")
+@click.argument("dbt_args", nargs=-1, type=click.UNPROCESSED, metavar="[-- DBT_ARGS...]")
+def run_cmd(
+    env: str | None,
+    project_dir: str | None,
+    store: str | None,
+    target: str | None,
+    vars_: str | None,
+    threads: int | None,
+    no_prefect: bool,
+    keep_work_dir: bool,
+    version: str | None,
+    select: tuple[str, ...],
+    exclude: tuple[str, ...],
+    selector: str | None,
+    resource_types: tuple[str, ...],
+    indirect_selection: str | None,
+    full_refresh: bool,
+    fail_fast: bool,
+    warn_error: bool,
+    empty: bool,
+    defer: bool,
+    state: str | None,
+    state_from: str | None,
+    defer_to: str | None,
+    seed: bool | None,
+    freshness: bool | None,
+    dbt_debug: bool,
+    docs: bool | None,
+    dbt_args: tuple[str, ...],
+) -> None:
+    """Fetch a release, verify it, and run it as a Prefect flow: deps, the dbt command (build by
+    default, or what follows --; flags after -- alone are added to build), docs; then publish outputs
+    and notify on failure. dbt-ferry's --version is the release's and its --debug runs `dbt debug`;
+    dbt's own --version and --debug go after --.
+
+    Exit codes: 0 all passed, 1 a node failed, 2 dbt could not run, 130 interrupted, 143 stopped by
+    SIGTERM (or cancelled from Prefect); dbt-ferry's own failures as listed in dbt-ferry --help.
+    """
+    _run_job(
+        JobRequest(
+            environment=_optional(env),
+            version=version,
+            target=_optional(target),
+            select=_clean(select),
+            exclude=_clean(exclude),
+            selector=_optional(selector),
+            resource_types=_clean(resource_types),
+            indirect_selection=indirect_selection,
+            full_refresh=full_refresh,
+            fail_fast=fail_fast,
+            warn_error=warn_error,
+            empty=empty,
+            defer=defer,
+            state=state,
+            state_from=_optional(state_from),
+            defer_to=_optional(defer_to),
+            seed=seed,
+            freshness=freshness,
+            vars=vars_,
+            threads=threads,
+            debug=dbt_debug,
+            docs=docs,
+            dbt_args=tuple(clean_value(a) for a in dbt_args),
+            project_dir=project_dir,
+            store=store,
+            keep_work_dir=keep_work_dir,
+            no_prefect=no_prefect,
+        )
+    )
+
+
+@click.command("retry")
+@_job_options
+@click.option(
+    "--run",
+    "run_id",
+    metavar="INVOCATION_ID",
+    help="The run to retry (default: the environment's last failed run).",
+)
+def retry_cmd(
+    env: str | None,
+    project_dir: str | None,
+    store: str | None,
+    target: str | None,
+    vars_: str | None,
+    threads: int | None,
+    no_prefect: bool,
+    keep_work_dir: bool,
+    run_id: str | None,
+) -> None:
+    """Retry a failed run in a fresh work directory: its release is fetched again, its run_results.json comes
+    back from the store, and `dbt retry` runs only the nodes that failed or were skipped. Published and
+    exported as a new invocation that names the one it retried.
+
+    Exit codes as for dbt-ferry run; 5 when there is no such run (or no failed run to retry).
+    """
+    from dbt_ferry.runtime.retry import LAST_FAILED
+
+    _run_job(
+        JobRequest(
+            environment=_optional(env),
+            target=_optional(target),
+            vars=vars_,
+            threads=threads,
+            dbt_args=("retry",),
+            retry_of=_optional(run_id) or LAST_FAILED,
+            project_dir=project_dir,
+            store=store,
+            keep_work_dir=keep_work_dir,
+            no_prefect=no_prefect,
+        )
+    )

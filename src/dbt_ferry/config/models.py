@@ -164,6 +164,12 @@ class EnvironmentConfig(_Frozen):
     exports: ExportsConfig = ExportsConfig()
     trust: TrustConfig = TrustConfig()
     fail_on_empty_selection: bool = True
+    #: ``dbt seed`` before the command (projects whose models read seeds loaded only on purpose).
+    seed: bool = False
+    #: ``dbt source freshness`` before the command; stale sources are a problem of the run, not its failure.
+    freshness: bool = False
+    #: ``dbt retry`` of the failed and skipped nodes, up to this many times, when the command failed (exit 1).
+    retries: int = Field(default=0, ge=0, le=5)
 
     def profiles_path(self) -> str:
         return self.profiles.format(env=self.name)

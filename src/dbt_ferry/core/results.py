@@ -106,3 +106,13 @@ def load_results(target: Path) -> dict[str, Any] | None:
             return None
         return data if isinstance(data, dict) else None
     return None
+
+
+def lay_over(previous: dict[str, Any], retry: dict[str, Any]) -> dict[str, Any]:
+    """``previous`` run results with a ``dbt retry``'s laid over them: each node's last result, the first run's
+    metadata and arguments (its invocation), the elapsed times added up."""
+    retried = {r.get("unique_id"): r for r in retry.get("results") or [] if isinstance(r, dict)}
+    results = [retried.pop(r.get("unique_id"), r) for r in previous.get("results") or [] if isinstance(r, dict)]
+    results += list(retried.values())
+    elapsed = [x for x in (previous.get("elapsed_time"), retry.get("elapsed_time")) if isinstance(x, int | float)]
+    return {**previous, "results": results, "elapsed_time": sum(elapsed) if elapsed else None}

@@ -29,6 +29,8 @@ class RunInfo(BaseModel):
     completed_at: datetime | None = None
     exit_code: int | None = None
     prefect_flow_run_id: str | None = None
+    #: The invocation this one retried (``dbt-ferry retry``).
+    retry_of: str | None = None
 
     def to_json(self) -> bytes:
         return (self.model_dump_json(indent=2) + "\n").encode()

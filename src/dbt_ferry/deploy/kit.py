@@ -117,16 +117,30 @@ def _working_directory(spec: KitSpec) -> str:
 
 
 def _ci(spec: KitSpec) -> str:
+    values = {
+        **_common(spec),
+        "ci_env": spec.ci_env,
+        "ci_profile": spec.ci_profile,
+        "ci_target_flag": f" --target {spec.ci_target}" if spec.ci_target else "",
+        "lock_glob": f"{spec.repo_prefix}{spec.lock_file}",
+        "working_directory": _working_directory(spec),
+    }
+    full_run = (
+        f"      - name: Run the release in {spec.ci_env}\n"
+        '        run: uv run --no-sync dbt-ferry run --env "$DBT_FERRY_ENV"'
+    )
+    if not spec.cloud:
+        return render("github/ci.yml", {**values, "slim_help": "", "slim_permissions": "", "slim_steps": full_run})
+    env = spec.primary
+    slim = render("github/ci-slim.yml", {**values, "env": env.name, "var_prefix": env.var_prefix, "region": env.region})
+    help_text = (
+        f"# Slim CI when the repository variable {env.var_prefix}_AWS_STATE_ROLE_ARN is set (the StateReaderRoleArn\n"
+        f"# output of the {env.name} stack): only what the pull request changed runs (`+state:modified+` against\n"
+        f"# the state of {env.name}'s last fully successful run), else the whole project."
+    )
+    permissions = "id-token: write # read the production state for slim CI (GitHub OIDC); nothing else"
     return render(
-        "github/ci.yml",
-        {
-            **_common(spec),
-            "ci_env": spec.ci_env,
-            "ci_profile": spec.ci_profile,
-            "ci_target_flag": f" --target {spec.ci_target}" if spec.ci_target else "",
-            "lock_glob": f"{spec.repo_prefix}{spec.lock_file}",
-            "working_directory": _working_directory(spec),
-        },
+        "github/ci.yml", {**values, "slim_help": help_text, "slim_permissions": permissions, "slim_steps": slim}
     )
 
 

@@ -115,6 +115,7 @@ def invocation_table(run_results: dict[str, Any], info: RunInfo, invocation_id: 
         "n_total": sum(counts.values()),
         "prefect_flow_run_id": info.prefect_flow_run_id,
         PARTITION_COLUMN: day,
+        "retry_of": info.retry_of,
     }
     for status in STATUS_COUNTS:
         row[f"n_{status}"] = counts.get(_DBT_STATUS.get(status, status), 0)

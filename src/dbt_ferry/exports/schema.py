@@ -60,6 +60,8 @@ INVOCATIONS_SCHEMA = Schema(
         ("n_total", IntegerType(), False),
         ("prefect_flow_run_id", StringType(), False),
         (PARTITION_COLUMN, DateType(), True),
+        # Appended later, so that existing tables evolve by adding it.
+        ("retry_of", StringType(), False),
     )
 )
 

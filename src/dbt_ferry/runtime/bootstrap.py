@@ -33,8 +33,9 @@ from dbt_ferry.release.fetch import FetchedRelease, fetch_release
 from dbt_ferry.runtime.flow_run import FlowRunRecord, PrefectApi, is_worker_default_command, worker_flow_run
 from dbt_ferry.runtime.mode import uses_prefect
 from dbt_ferry.runtime.parameters import RunParameters
+from dbt_ferry.runtime.retry import find_run, restore_run
 from dbt_ferry.runtime.spec import JobRequest, JobSpec
-from dbt_ferry.runtime.state import restore_parse_cache, state_trust
+from dbt_ferry.runtime.state import restore_parse_cache, restore_state, state_trust
 from dbt_ferry.runtime.workdir import acquire_work_dir, release_work_dir
 from dbt_ferry.storage import open_store
 
@@ -151,6 +152,9 @@ def _prepare(
     store = open_store(store_config)
     channel = read_channel(store, name)
     version = clean_value(request.version) if request.version else None
+    retried = find_run(store, name, request.retry_of) if request.retry_of else None
+    if retried is not None:
+        version = version or retried.release_version  # the same SQL as the run that failed
     work = acquire_work_dir(name, request.work_dir or os.environ.get(ENV_WORK_DIR))
     work_root = work.path
     try:
@@ -162,6 +166,9 @@ def _prepare(
         final_env: EnvironmentConfig = resolve_environment(
             released, name, Overrides(store=store_url or _url_of(store_config), target=request.target)
         )
+        state_dir = _other_state(request, released, work_root)
+        if retried is not None:
+            restore_run(store, name, retried, fetched.project_dir / "target")
     except BaseException:
         import shutil
 
@@ -184,8 +191,29 @@ def _prepare(
         cleanup=not request.keep_work_dir,
         lock_fd=work.lock_fd,
         flow_run_id=flow_run_id,
+        state_dir=str(state_dir) if state_dir else None,
+        retry_of=retried.invocation_id if retried else None,
     )
     return spec, fetched
+
+
+def _other_state(request: JobRequest, released: ProjectConfig, work_root: Path) -> Path | None:
+    """``--state-from ENV`` / ``--defer-to ENV``: ENV's state from ENV's own store (as the release configures it),
+    verified into the work directory, for the command's ``--state``."""
+    other = request.defer_to or request.state_from
+    if not other:
+        return None
+    if request.defer_to and request.state_from and request.defer_to != request.state_from:
+        raise ConfigError("--defer-to and --state-from name two environments", "give one of them")
+    if request.state:
+        raise ConfigError(f"--state and the state of {other} both given", "give one of them")
+    environment = resolve_environment(released, other, environ={})  # its own store, whatever overrides ours
+    store = open_store(absolute_store(environment.store, released.project_dir))
+    dest = work_root / f"state-{other}"
+    record = restore_state(store, other, state_trust(environment, store), dest)
+    log.info("using the state of %s from %s (release %s, run %s)", other, store.url, record.release_version,
+             record.invocation_id)  # fmt: skip
+    return dest
 
 
 def _url_of(config: StoreConfig) -> str:

@@ -11,8 +11,9 @@ started first thing, imports dbt and runs the commands the flow sends it. So:
 
 The protocol: the parent writes one JSON line per command to the child's stdin
 (``{"args": [...], "events": {...}}``); the child writes JSON lines to a pipe of its own (fd passed
-on the command line): ``{"e": [level, text]}`` for each forwarded event, ``{"n": {...}}`` for each finished
-node (:func:`~dbt_ferry.runtime.events.finished_node`), then ``{"r": {...}}`` with the outcome. The
+on the command line): ``{"e": [level, text]}`` for each forwarded event, ``{"o": [level, text]}`` for what the
+command prints as its result (``show``, ``ls``...), ``{"n": {...}}`` for each finished node
+(:func:`~dbt_ferry.runtime.events.finished_node`), then ``{"r": {...}}`` with the outcome. The
 child's stdout and stderr are the job's.
 
 Signals: the parent forwards SIGTERM/SIGINT to the child as SIGINT while a command runs; the child takes
@@ -35,7 +36,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import IO, Any
 
-from dbt_ferry.runtime.events import EventFilter, finished_node
+from dbt_ferry.runtime.events import OUTPUT_EVENTS, EventFilter, finished_node
 from dbt_ferry.runtime.invoker import Invocation
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,10 @@ OnNode = Callable[[dict[str, Any]], None]
 
 def _ignore_node(node: dict[str, Any]) -> None:
     pass
+
+
+def _log_output(level: int, text: str) -> None:
+    log.info("%s", text)
 
 
 class DbtProcess:
@@ -81,16 +86,22 @@ class DbtProcess:
         return self._process.pid
 
     def invoke(
-        self, args: Sequence[str], events: EventFilter, on_event: OnEvent, on_node: OnNode = _ignore_node
+        self,
+        args: Sequence[str],
+        events: EventFilter,
+        on_event: OnEvent,
+        on_node: OnNode = _ignore_node,
+        on_output: OnEvent = _log_output,
     ) -> Invocation:
-        """Run one dbt command in the child; forwarded events go to ``on_event`` and finished nodes to
-        ``on_node`` as they come."""
+        """Run one dbt command in the child; forwarded events go to ``on_event``, finished nodes to ``on_node``
+        and what the command prints as its result (``show``, ``ls``...) to ``on_output``, as they come."""
         with self._lock:
-            return self._invoke(args, events, on_event, on_node, time.monotonic())
+            return self._invoke(args, events, (on_event, on_node, on_output), time.monotonic())
 
     def _invoke(
-        self, args: Sequence[str], events: EventFilter, on_event: OnEvent, on_node: OnNode, started: float
+        self, args: Sequence[str], events: EventFilter, handlers: tuple[OnEvent, OnNode, OnEvent], started: float
     ) -> Invocation:
+        on_event, on_node, on_output = handlers
         request = json.dumps({"args": list(args), "events": events.to_dict()}) + "\n"
         stdin = self._process.stdin
         try:
@@ -107,6 +118,9 @@ class DbtProcess:
                 on_event(int(level), str(text))
             elif "n" in message:
                 on_node(message["n"])
+            elif "o" in message:
+                level, text = message["o"]
+                on_output(int(level), str(text))
             elif "r" in message:
                 result = message["r"]
                 events.no_nodes = bool(result.pop("no_nodes", False))
@@ -207,11 +221,12 @@ def _serve(out: IO[bytes]) -> None:
         def callback(event: Any, events: EventFilter = events) -> None:
             picked = events(event)
             if picked is not None:
-                send({"e": picked})
+                send({"o" if event.info.name in OUTPUT_EVENTS else "e": picked})
             node = finished_node(event)
             if node is not None:
                 send({"n": node})
 
+        sys.argv = ["dbt", *request["args"]]  # run_results.json's invocation_command: the command dbt ran
         result = dataclasses.asdict(invoke(request["args"], [callback]))
         del result["args"]  # the parent has them
         send({"r": {**result, "no_nodes": events.no_nodes}})

@@ -7,6 +7,7 @@ means. Nothing here imports Prefect or dbt.
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import sys
@@ -16,7 +17,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from dbt_ferry.console import out
 from dbt_ferry.core.errors import EXIT_NODE_FAILED, EXIT_SUCCESS, EXIT_TERMINATED
+from dbt_ferry.core.results import lay_over, load_results
 from dbt_ferry.runtime import dbt_process
 from dbt_ferry.runtime.events import EventFilter
 from dbt_ferry.runtime.finish import finish
@@ -26,7 +29,7 @@ from dbt_ferry.runtime.report import JobReport, StepOutcome
 from dbt_ferry.runtime.runner import Runner, RunStep, StepSink
 from dbt_ferry.runtime.signals import JobSignals, Terminated
 from dbt_ferry.runtime.spec import JobSpec
-from dbt_ferry.runtime.steps import DOCS_STEP, Step, docs_wanted, plan_steps
+from dbt_ferry.runtime.steps import DOCS_STEP, Step, docs_wanted, plan_steps, retry_steps
 
 log = logging.getLogger(__name__)
 
@@ -114,18 +117,22 @@ def execute_step(spec: JobSpec, step: Step, sink: StepSink, signals: JobSignals)
         step.args,
         spec.project_path,
         target=spec.target,
-        select=request.select if step.selected else (),
-        exclude=request.exclude if step.selected else (),
-        selector=request.selector if step.selected else None,
         full_refresh=request.full_refresh,
         vars_yaml=request.vars,
         threads=request.threads,
+        options=spec.dbt_options if step.selected else None,
     )
     dbt = dbt_process.start_current()
     target = spec.project_path / "target"
     keep: AbstractContextManager[None] = _kept_run_results(target) if step.keeps_run_results else nullcontext()
+
+    def output(level: int, text: str) -> None:
+        """What the command prints as its result (show, ls, compile, run-operation's log): stdout and the log."""
+        out.print(text)
+        sink.on_event(level, text)
+
     with keep, signals.running_dbt(dbt):
-        invocation = dbt.invoke(args, events, sink.on_event, sink.on_node)
+        invocation = dbt.invoke(args, events, sink.on_event, sink.on_node, output)
     return judge_step(
         step,
         exit_code=invocation.exit_code,
@@ -133,7 +140,7 @@ def execute_step(spec: JobSpec, step: Step, sink: StepSink, signals: JobSignals)
         elapsed=invocation.elapsed,
         interrupted=invocation.interrupted,
         no_nodes=events.no_nodes,
-        fail_on_empty_selection=spec.environment.fail_on_empty_selection,
+        fail_on_empty_selection=spec.environment.fail_on_empty_selection and not spec.selects_by_state,
         signal_exit_code=signals.exit_code,
         signal_how=signals.how,
     )
@@ -150,18 +157,27 @@ def new_report(flow_run_id: str | None = None, flow_run_url: str | None = None) 
 
 
 def run_job(spec: JobSpec, runner: Runner, signals: JobSignals, report: JobReport) -> JobReport:
-    """deps → debug → the command → docs (full runs) → publish → export → summary → notify."""
+    """deps → debug → freshness, seed → the command (→ retries) → docs (full runs) → publish → export → summary →
+    notify. What a failing step means is the step's (:class:`~dbt_ferry.runtime.steps.Step.failure`)."""
     stopped_during: str | None = None
     try:
         steps = plan_steps(spec)
+        ran_command = False
         for step in steps:
             outcome = _run(spec, runner, signals, step)
             report.steps.append(outcome)
+            if step.selected and outcome.exit_code == EXIT_NODE_FAILED and not outcome.interrupted:
+                outcome = _retry(spec, runner, signals, report)
+            if outcome.exit_code != EXIT_SUCCESS and step.failure == "problem" and not outcome.interrupted:
+                report.problems.append(f"{step.name}: {outcome.error or 'it failed'}")
+                continue
             if outcome.exit_code != EXIT_SUCCESS:
                 report.exit_code, report.error = job_exit_code(step, outcome), outcome.error
                 stopped_during = step.name if outcome.interrupted else None
+                ran_command = step.selected and not outcome.interrupted
                 break
-        if _wants_docs(spec, signals, report, steps):
+            ran_command = ran_command or step.selected
+        if ran_command and _wants_docs(spec, signals, report):
             docs = _run(spec, runner, signals, DOCS_STEP)
             report.steps.append(docs)
             if docs.interrupted:
@@ -174,12 +190,26 @@ def run_job(spec: JobSpec, runner: Runner, signals: JobSignals, report: JobRepor
     return report
 
 
-def _wants_docs(spec: JobSpec, signals: JobSignals, report: JobReport, steps: list[Step]) -> bool:
+def _retry(spec: JobSpec, runner: Runner, signals: JobSignals, report: JobReport) -> StepOutcome:
+    """``dbt retry`` of what failed, up to ``retries`` times; each lays its results over the command's, so that
+    ``run_results.json`` holds every node's last result. The last attempt's outcome is the command's."""
+    target = spec.project_path / "target"
+    outcome = report.steps[-1]
+    for step in retry_steps(spec):
+        before = load_results(target)
+        outcome = _run(spec, runner, signals, step)
+        report.steps.append(outcome)
+        after = load_results(target)
+        if before is not None and after is not None:
+            (target / "run_results.json").write_text(json.dumps(lay_over(before, after)), encoding="utf-8")
+        if outcome.exit_code != EXIT_NODE_FAILED or outcome.interrupted:
+            break
+    return outcome
+
+
+def _wants_docs(spec: JobSpec, signals: JobSignals, report: JobReport) -> bool:
     """Docs after the command ran, also when nodes failed (exit 1): the catalog describes the tables just built."""
-    ran_command = len(report.steps) == len(steps)
-    return (
-        docs_wanted(spec) and ran_command and report.exit_code in (EXIT_SUCCESS, EXIT_NODE_FAILED) and not signals.fired
-    )
+    return docs_wanted(spec) and report.exit_code in (EXIT_SUCCESS, EXIT_NODE_FAILED) and not signals.fired
 
 
 def _run(spec: JobSpec, runner: Runner, signals: JobSignals, step: Step) -> StepOutcome:

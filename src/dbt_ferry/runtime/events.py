@@ -20,6 +20,9 @@ _PY_LEVEL = {0: logging.DEBUG, 1: logging.INFO, 2: logging.WARNING, 3: logging.E
 NO_NODES_EVENTS = frozenset({"NoNodesForSelectionCriteria", "NoNodesSelected"})
 #: dbt's event for a node that finished, whatever its status: one Prefect event each.
 NODE_FINISHED = "NodeFinished"
+#: What a command prints as its result: ``show``'s rows, ``ls``'s nodes, ``compile``'s SQL, a macro's
+#: ``log(..., info=True)``. Always forwarded (whatever ``events`` says), and printed on stdout.
+OUTPUT_EVENTS = frozenset({"ShowNode", "ListCmdOut", "CompiledNode", "JinjaLogInfo"})
 
 fallback_log = logging.getLogger("dbt_ferry.dbt")
 
@@ -51,10 +54,8 @@ class EventFilter:
         name = info.name
         if name in NO_NODES_EVENTS:
             self.no_nodes = True
-        if name in self._exclude:
-            return None
         rank = _RANK.get(info.level, 1)
-        if name not in self._names and rank < self._min_rank:
+        if name not in OUTPUT_EVENTS and (name in self._exclude or (name not in self._names and rank < self._min_rank)):
             return None
         text = _ANSI.sub("", info.msg or "").rstrip()
         if not text:

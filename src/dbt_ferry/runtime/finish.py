@@ -6,21 +6,23 @@ decides how each phase is wrapped and reported.
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dbt_ferry.core.errors import EXIT_SUCCESS
 from dbt_ferry.core.results import load_results, parse_run_results
 from dbt_ferry.core.runinfo import RUN_INFO_NAME, RunInfo
 from dbt_ferry.core.store import ArtifactStore
 from dbt_ferry.notify import failure_notification, send_notification
-from dbt_ferry.runtime.outputs import publish_outputs
+from dbt_ferry.runtime.outputs import Publication, publish_outputs
 from dbt_ferry.runtime.report import JobReport
 from dbt_ferry.runtime.spec import JobSpec
 from dbt_ferry.runtime.state import StateOrigin, state_trust
-from dbt_ferry.runtime.steps import docs_wanted
+from dbt_ferry.runtime.steps import STATE_AFTER
 from dbt_ferry.storage import open_store
 
 if TYPE_CHECKING:
@@ -49,10 +51,11 @@ def run_info(spec: JobSpec, report: JobReport) -> RunInfo:
         completed_at=report.completed_at,
         exit_code=report.exit_code,
         prefect_flow_run_id=report.flow_run_id,
+        retry_of=spec.retry_of,
     )
 
 
-def _write_timing_chart(spec: JobSpec, results: dict[str, Any], target: Path, report: JobReport) -> bool:
+def _write_timing_chart(spec: JobSpec, results: dict[str, Any], target: Path, report: JobReport) -> None:
     try:
         from dbt_ferry.exports.timing import write_timing_chart
 
@@ -61,8 +64,6 @@ def _write_timing_chart(spec: JobSpec, results: dict[str, Any], target: Path, re
     except Exception as exc:  # noqa: BLE001 - a chart never fails a job
         report.problems.append(f"timing chart not written: {exc}")
         log.warning("timing chart not written: %s", exc)
-        return False
-    return True
 
 
 def collect_outputs(spec: JobSpec, report: JobReport) -> None:
@@ -76,28 +77,29 @@ def collect_outputs(spec: JobSpec, report: JobReport) -> None:
     ci = spec.environment.ci
     if target.is_dir():
         (target / RUN_INFO_NAME).write_bytes(run_info(spec, report).to_json())
-    timing = (
-        not ci
-        and spec.environment.exports.timing_chart
-        and results is not None
-        and _write_timing_chart(spec, results, target, report)
-    )
+    if not ci and spec.environment.exports.timing_chart and results is not None:
+        _write_timing_chart(spec, results, target, report)  # published with the run's artifacts
     store = open_store(spec.store)
     report.store_url = store.url
-    published = publish_outputs(
-        store,
-        spec.environment.name,
-        project,
-        invocation_id,
-        docs=docs_wanted(spec) and not ci,
-        state=_state_origin(spec, store)
-        if report.exit_code == 0 and spec.channel_release and not ci and not spec.has_selection
-        else None,
-        timing=timing,
-    )
+    whole = report.exit_code == EXIT_SUCCESS and spec.channel_release and not ci and not spec.has_selection
+    whole = whole and spec.command[0] in STATE_AFTER
+    failed = None if report.exit_code == EXIT_SUCCESS else _failed_run(spec, report, invocation_id)
+    publication = Publication(environment=_state_origin(spec, store) if whole else None, failed=failed)
+    published = publish_outputs(store, spec.environment.name, project, invocation_id, publication)
     report.docs, report.run_prefix, report.state = published.docs, published.run_prefix, published.state
     report.timing = published.timing
     report.problems += published.problems
+
+
+def _failed_run(spec: JobSpec, report: JobReport, invocation_id: str) -> bytes:
+    record = {
+        "invocation_id": invocation_id,
+        "release_version": spec.manifest.version,
+        "command": spec.command_text,
+        "exit_code": report.exit_code,
+        "completed_at": (report.completed_at or datetime.now(UTC)).isoformat(),
+    }
+    return (json.dumps(record, indent=2) + "\n").encode()
 
 
 def _state_origin(spec: JobSpec, store: ArtifactStore) -> StateOrigin:

@@ -246,6 +246,7 @@ def ferry_flow(
     target: str | None = None,
     version: str | None = None,
     docs: bool | None = None,
+    retry_of: str | None = None,
 ) -> JobReport | State[JobReport]:
     """Run a dbt project's release with dbt-ferry: deps, the dbt command, docs; then publish, export, notify.
 
@@ -262,6 +263,8 @@ def ferry_flow(
         target: dbt target; empty: the environment's.
         version: Release version to run; empty: the one the environment's channel names.
         docs: Generate and publish docs; empty: the environment's setting (never for selected runs).
+        retry_of: Retry a failed run: its invocation id, or `last` for the environment's last failed run; only
+            its failed and skipped nodes run (`dbt retry`).
     """
     job = current_job()
     if job is None:
@@ -269,7 +272,7 @@ def ferry_flow(
         # this Python resolves and runs the job itself.
         given = RunParameters(
             command=command, select=select, exclude=exclude, selector=selector, full_refresh=full_refresh,
-            vars=vars, threads=threads, target=target, version=version, docs=docs,
+            vars=vars, threads=threads, target=target, version=version, docs=docs, retry_of=retry_of,
         )  # fmt: skip
         return _run_in_engine(given)
     return _run_as_flow(job)

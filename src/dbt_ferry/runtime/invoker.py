@@ -17,6 +17,43 @@ _NO_TARGET = frozenset({"deps", "clean", "init"})
 
 
 @dataclass(frozen=True)
+class DbtOptions:
+    """What the job adds to the dbt command it was asked to run (not to deps, debug or docs)."""
+
+    select: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    selector: str | None = None
+    resource_types: tuple[str, ...] = ()
+    indirect_selection: str | None = None
+    fail_fast: bool = False
+    warn_error: bool = False
+    empty: bool = False
+    defer: bool = False
+    state: str | None = None
+
+    def args(self, head: str) -> list[str]:
+        """The flags for the command ``head``: selections where dbt takes them; the rest as given, for dbt to
+        check (``--empty`` on a command without it is dbt's one-line error, exit 2)."""
+        args: list[str] = []
+        if head in _SELECTING:
+            for value in self.select:
+                args += ["--select", value]
+            for value in self.exclude:
+                args += ["--exclude", value]
+            if self.selector:
+                args += ["--selector", self.selector]
+        for value in self.resource_types:
+            args += ["--resource-type", value]
+        if self.indirect_selection:
+            args += ["--indirect-selection", self.indirect_selection]
+        args += [flag for flag, on in (("--fail-fast", self.fail_fast), ("--warn-error", self.warn_error),
+                                       ("--empty", self.empty), ("--defer", self.defer)) if on]  # fmt: skip
+        if self.state:
+            args += ["--state", self.state]
+        return args
+
+
+@dataclass(frozen=True)
 class Invocation:
     args: tuple[str, ...]
     exit_code: int
@@ -31,14 +68,13 @@ def build_args(
     project_dir: Path,
     *,
     target: str | None = None,
-    select: Sequence[str] = (),
-    exclude: Sequence[str] = (),
-    selector: str | None = None,
     full_refresh: bool = False,
     vars_yaml: str | None = None,
     threads: int | None = None,
+    options: DbtOptions | None = None,
 ) -> list[str]:
-    """dbt arguments for ``command``: standard flags first, then the command with its options."""
+    """dbt arguments for ``command``: standard flags first, then the command with its options (``options``: the
+    job's selection and dbt flags, for the command it was asked to run)."""
     head = command[0] if command else "build"
     args = [
         "--no-use-colors",
@@ -57,13 +93,9 @@ def build_args(
         args += ["--target", target]
     if vars_yaml:
         args += ["--vars", vars_yaml]
+    if options is not None:
+        args += options.args(head)
     if head in _SELECTING:
-        for value in select:
-            args += ["--select", value]
-        for value in exclude:
-            args += ["--exclude", value]
-        if selector:
-            args += ["--selector", selector]
         if threads:
             args += ["--threads", str(threads)]
         if full_refresh and head in ("build", "run", "seed"):

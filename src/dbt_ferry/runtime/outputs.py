@@ -36,18 +36,30 @@ def run_prefix(environment: str, invocation_id: str) -> str:
     return f"runs/{environment}/{invocation_id}/"
 
 
+def last_failed_key(environment: str) -> str:
+    """The environment's last failed run (``dbt-ferry retry``'s default)."""
+    return f"runs/{environment}/last-failed.json"
+
+
+@dataclass(frozen=True)
+class Publication:
+    """What a run publishes beyond its own artifacts (``runs/<env>/<id>/``)."""
+
+    #: A fully successful, unselected run of the channel's release: it is the environment's docs, timing chart
+    #: and state (with how its state is signed). Every other run keeps its docs and chart in its own folder.
+    environment: StateOrigin | None = None
+    #: A failed run: ``runs/<env>/last-failed.json`` names it, for ``dbt-ferry retry``.
+    failed: bytes | None = None
+
+
 def publish_outputs(
     store: ArtifactStore,
     environment: str,
     project_dir: Path,
     invocation_id: str,
-    *,
-    docs: bool,
-    state: StateOrigin | None = None,
-    timing: bool = False,
+    publication: Publication,
 ) -> PublishedOutputs:
-    """Upload what exists; a missing file is skipped, a failing upload is recorded, never raised. ``state``: also
-    the environment's state (after a fully successful run of the channel's release), with its record."""
+    """Upload what exists; a missing file is skipped, a failing upload is recorded, never raised."""
     target = project_dir / "target"
     published = PublishedOutputs()
 
@@ -62,20 +74,32 @@ def publish_outputs(
 
     prefix = run_prefix(environment, invocation_id)
     for name in RUN_FILES:
-        if (target / name).is_file():
-            put(target / name, prefix + name)
+        if (target / name).is_file() and put(target / name, prefix + name):
             published.run_prefix = prefix
+            if name == "timing.html":
+                published.timing = prefix + name
     dbt_log = project_dir / "logs" / "dbt.log"
     if dbt_log.is_file() and put(dbt_log, prefix + "dbt.log"):
         published.run_prefix = prefix
-    if docs and (target / "static_index.html").is_file() and put(target / "static_index.html", docs_key(environment)):
-        published.docs = docs_key(environment)
-    if timing and (target / "timing.html").is_file() and put(target / "timing.html", timing_key(environment)):
+    docs = target / "static_index.html"
+    whole = publication.environment is not None
+    if docs.is_file():
+        key = docs_key(environment) if whole else prefix + "index.html"
+        if put(docs, key):
+            published.docs = key
+    chart = target / "timing.html"
+    if whole and chart.is_file() and put(chart, timing_key(environment)):
         published.timing = timing_key(environment)
-    if state is not None:
+    if publication.environment is not None:
+        origin = publication.environment
         written = publish_state(
-            store, environment, target, trust=state.trust, release_version=state.release_version,
-            build_id=state.build_id, invocation_id=invocation_id, project_dir=project_dir,
+            store, environment, target, trust=origin.trust, release_version=origin.release_version,
+            build_id=origin.build_id, invocation_id=invocation_id, project_dir=project_dir,
         )  # fmt: skip
         published.state, published.problems = written.keys, published.problems + written.problems
+    if publication.failed is not None:
+        try:
+            store.write_bytes(last_failed_key(environment), publication.failed)
+        except FerryError as exc:
+            published.problems.append(f"could not record the failed run in {last_failed_key(environment)}: {exc}")
     return published

@@ -46,6 +46,7 @@ class RunParameters(BaseModel):
     target: str | None = None
     version: str | None = None
     docs: bool | None = None
+    retry_of: str | None = None
 
     @classmethod
     def parse(cls, values: Mapping[str, Any], where: str) -> RunParameters:
@@ -75,6 +76,7 @@ class RunParameters(BaseModel):
             target=request.target,
             version=version,
             docs=request.docs,
+            retry_of=request.retry_of,
         )
 
     def apply_to(self, request: JobRequest, given: Mapping[str, Any]) -> JobRequest:
@@ -83,7 +85,11 @@ class RunParameters(BaseModel):
         for name in given:
             value = getattr(self, name)
             if name == "command":
-                update["dbt_args"] = tuple(shlex.split(value))
+                update.setdefault("dbt_args", tuple(shlex.split(value)))
+            elif name == "retry_of":
+                update[name] = value
+                if value:
+                    update["dbt_args"] = ("retry",)  # a retry runs `dbt retry`, whatever the command
             elif name == "vars":
                 update[name] = (
                     yaml.safe_dump(value, default_flow_style=True, sort_keys=False).strip() if value else None

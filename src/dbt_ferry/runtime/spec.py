@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from dbt_ferry.config.models import EnvironmentConfig, StoreConfig
 from dbt_ferry.core.manifest import ReleaseManifest
+from dbt_ferry.runtime.invoker import DbtOptions
 
 #: Flags of a dbt command (given after ``--``) that make it a selected, partial run.
-_SELECTING_FLAGS = frozenset({"-s", "--select", "--exclude", "--selector", "-m", "--models"})
+_SELECTING_FLAGS = frozenset(
+    {"-s", "--select", "--exclude", "--selector", "-m", "--models", "--resource-type", "--resource-types", "--empty"}
+)
+
+
+#: dbt's selection methods that compare with a state (``+state:modified+``, ``source_status:fresher+``).
+_STATE_METHOD = re.compile(r"(?:^|[^A-Za-z0-9_])(?:state|source_status):")
 
 
 class _Frozen(BaseModel):
@@ -42,6 +50,23 @@ class JobRequest(_Frozen):
     keep_work_dir: bool = False
     #: Run without Prefect (no server, no flow run), the same steps in this process.
     no_prefect: bool = False
+    # dbt's own flags for the command, with dbt's meaning.
+    fail_fast: bool = False
+    warn_error: bool = False
+    empty: bool = False
+    resource_types: tuple[str, ...] = ()
+    indirect_selection: Literal["eager", "cautious", "buildable", "empty"] | None = None
+    defer: bool = False
+    #: dbt's ``--state``: a folder on this machine.
+    state: str | None = None
+    #: Another environment whose state (from its store) is the job's ``--state``; ``defer_to`` adds ``--defer``.
+    state_from: str | None = None
+    defer_to: str | None = None
+    #: ``dbt seed`` / ``dbt source freshness`` before the command (None: the environment's ``seed`` / ``freshness``).
+    seed: bool | None = None
+    freshness: bool | None = None
+    #: The invocation a ``dbt retry`` job retries (``dbt-ferry retry``).
+    retry_of: str | None = None
 
     @field_validator("vars")
     @classmethod
@@ -77,6 +102,10 @@ class JobSpec(_Frozen):
     lock_fd: int | None = None
     #: The Prefect flow run this job runs as (a deployment's run, started by a worker); None: a new one.
     flow_run_id: str | None = None
+    #: Where the state of ``state_from``/``defer_to`` was restored (the command's ``--state``).
+    state_dir: str | None = None
+    #: The invocation this job retries (``dbt-ferry retry``), once resolved from the store.
+    retry_of: str | None = None
 
     @property
     def project_path(self) -> Path:
@@ -84,8 +113,28 @@ class JobSpec(_Frozen):
 
     @property
     def command(self) -> tuple[str, ...]:
-        """The dbt command to run, without selection flags: ``build`` or what followed ``--``."""
-        return self.request.dbt_args or ("build",)
+        """The dbt command to run, without the job's selection: ``build``, what followed ``--``, or ``build``
+        with what followed ``--`` when that starts with a flag (``-- --fail-fast``)."""
+        args = self.request.dbt_args
+        if not args:
+            return ("build",)
+        return ("build", *args) if args[0].startswith("-") else args
+
+    @property
+    def dbt_options(self) -> DbtOptions:
+        request = self.request
+        return DbtOptions(
+            select=request.select,
+            exclude=request.exclude,
+            selector=request.selector,
+            resource_types=request.resource_types,
+            indirect_selection=request.indirect_selection,
+            fail_fast=request.fail_fast,
+            warn_error=request.warn_error,
+            empty=request.empty,
+            defer=request.defer or bool(request.defer_to),
+            state=self.state_dir or request.state,
+        )
 
     @property
     def command_text(self) -> str:
@@ -95,7 +144,17 @@ class JobSpec(_Frozen):
     @property
     def has_selection(self) -> bool:
         request = self.request
-        return bool(request.select or request.exclude or request.selector or set(request.dbt_args) & _SELECTING_FLAGS)
+        flags = {arg.partition("=")[0] for arg in request.dbt_args}
+        return bool(
+            request.select or request.exclude or request.selector or request.resource_types or request.empty
+            or flags & _SELECTING_FLAGS
+        )  # fmt: skip
+
+    @property
+    def selects_by_state(self) -> bool:
+        """Whether the selection compares with a state (``state:modified+``, ``source_status:fresher+``)."""
+        selections = (*self.request.select, *_flag_values(self.request.dbt_args, ("-s", "--select")))
+        return any(_STATE_METHOD.search(selection) for selection in selections)
 
     @property
     def run_name(self) -> str:

@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from dbt_ferry.config.models import EnvironmentConfig, S3StoreConfig
 from dbt_ferry.core.checksums import sha256_file
-from dbt_ferry.core.errors import FerryError, StoreNotFoundError
+from dbt_ferry.core.errors import FerryError, IntegrityError, ReleaseNotFoundError, StoreNotFoundError
 from dbt_ferry.core.store import ArtifactStore
 from dbt_ferry.storage.local import LocalStore
 
@@ -210,21 +210,34 @@ def publish_state(
 # -- reading -----------------------------------------------------------------------------------------------
 
 
-def read_record(store: ArtifactStore, environment: str, trust: StateTrust) -> StateRecord | None:
-    """The environment's trusted state record, or None (the reason is logged)."""
+def load_record(store: ArtifactStore, environment: str, trust: StateTrust) -> StateRecord:
+    """The environment's state record, trusted; a one-line error says why there is none to use."""
     key = state_prefix(environment) + RECORD
+    where = f"{store.url}/{key}"
     try:
         record = StateRecord.model_validate_json(store.read_bytes(key))
     except StoreNotFoundError:
-        return None
-    except (FerryError, ValidationError, ValueError) as exc:
-        log.warning("the state of %s is not used (%s/%s cannot be read): %s", environment, store.url, key, exc)
-        return None
+        raise ReleaseNotFoundError(
+            f"{environment} has no state in {store.url} (no {key})",
+            f"a fully successful, unselected `dbt build` of {environment}'s channel release publishes it",
+        ) from None
+    except (ValidationError, ValueError) as exc:
+        raise IntegrityError(f"{where} is not a state record: {' '.join(str(exc).split())[:300]}") from None
     doubt = trust.doubt(record)
     if doubt is not None:
-        log.warning("the state of %s is not used: %s", environment, doubt)
-        return None
+        raise IntegrityError(f"the state of {environment} is not trusted: {doubt}")
     return record
+
+
+def read_record(store: ArtifactStore, environment: str, trust: StateTrust) -> StateRecord | None:
+    """The environment's trusted state record, or None (the reason is logged, unless there is no state at all)."""
+    try:
+        return load_record(store, environment, trust)
+    except ReleaseNotFoundError:
+        return None
+    except FerryError as exc:
+        log.warning("the state of %s is not used: %s", environment, exc.message)
+        return None
 
 
 def restore_file(store: ArtifactStore, record: StateRecord, name: str, dest: Path) -> bool:
@@ -253,6 +266,22 @@ def restore_file(store: ArtifactStore, record: StateRecord, name: str, dest: Pat
         return False
     finally:
         staged.unlink(missing_ok=True)
+
+
+def restore_state(store: ArtifactStore, environment: str, trust: StateTrust, dest: Path) -> StateRecord:
+    """The environment's state for ``--state``: its ``manifest.json`` (and ``sources.json``) verified into ``dest``
+    (a new folder); a one-line error when there is none to use."""
+    record = load_record(store, environment, trust)
+    if "manifest.json" not in record.files:
+        raise ReleaseNotFoundError(f"the state of {environment} in {store.url} has no manifest.json")
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in ("manifest.json", "sources.json"):
+        if name in record.files and not restore_file(store, record, name, dest / name):
+            raise IntegrityError(
+                f"{store.url}/{state_prefix(environment)}{name} does not match the state's record",
+                f"the next fully successful run of {environment} publishes it again",
+            )
+    return record
 
 
 def restore_parse_cache(store: ArtifactStore, environment: str, project_dir: Path, trust: StateTrust) -> bool:

@@ -29,6 +29,8 @@ class Step:
     keeps_run_results: bool = False
     #: Whether its finished nodes are reported one by one (Prefect events): the command's, not docs' compiling.
     reports_nodes: bool = False
+    #: ``dbt retry`` within the job: its results are laid over the command's in ``run_results.json``.
+    retries_command: bool = False
 
 
 def needs_deps(project: Path) -> bool:
@@ -53,18 +55,46 @@ def needs_deps(project: Path) -> bool:
     return False
 
 
+FRESHNESS_STEP = Step("dbt source freshness", ("source", "freshness"), failure="problem")
+SEED_STEP = Step("dbt seed", ("seed",), failure="command", reports_nodes=True)
+
+
 def plan_steps(spec: JobSpec) -> list[Step]:
-    """deps (when packages are listed) → debug (when asked) → the command."""
+    """deps (when packages are listed) → debug (when asked) → seed and source freshness (when asked, or the
+    environment's) → the command."""
+    request, environment = spec.request, spec.environment
     steps = [Step("dbt deps", ("deps",))] if needs_deps(spec.project_path) else []
-    if spec.request.debug:
+    if request.debug:
         steps.append(Step("dbt debug", ("debug",)))
+    if (environment.seed if request.seed is None else request.seed) and spec.command[0] not in ("seed", "retry"):
+        steps.append(SEED_STEP)
+    if (environment.freshness if request.freshness is None else request.freshness) and spec.command[0] != "source":
+        steps.append(FRESHNESS_STEP)
     command = spec.command
     steps.append(Step(f"dbt {spec.command_text}", command, selected=True, failure="command", reports_nodes=True))
     return steps
 
 
+def retry_steps(spec: JobSpec) -> list[Step]:
+    """``dbt retry`` of what failed, ``retries`` times at most (only after a command dbt retry can retry)."""
+    count = spec.environment.retries
+    if spec.command[0] not in RETRYABLE:
+        return []
+    return [
+        Step(f"dbt retry ({n} of {count})", ("retry",), failure="command", reports_nodes=True, retries_command=True)
+        for n in range(1, count + 1)
+    ]
+
+
+#: What ``dbt retry`` can retry (its own list of commands).
+RETRYABLE = frozenset({"build", "compile", "clone", "seed", "snapshot", "test", "run", "run-operation"})
+
+
 #: The dbt commands after which the docs describe something new (not ``show``, ``ls``, ``run-operation``...).
-DOCS_AFTER = frozenset({"build", "run", "seed", "snapshot", "test", "clone", "retry"})
+DOCS_AFTER = frozenset({"build", "run", "seed", "snapshot", "test", "clone"})
+#: The commands whose fully successful, unselected run of the channel's release becomes the environment's
+#: state, docs and timing chart: a complete picture of the warehouse.
+STATE_AFTER = frozenset({"build", "run"})
 
 
 def docs_wanted(spec: JobSpec) -> bool:
