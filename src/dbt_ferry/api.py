@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,6 +20,7 @@ from dbt_ferry.config.models import EnvironmentConfig, ExportsConfig
 from dbt_ferry.config.store_url import absolute_store
 from dbt_ferry.core.constants import ENV_ENVIRONMENT
 from dbt_ferry.core.errors import ConfigError, ExportError, FerryError, ReleaseNotFoundError
+from dbt_ferry.core.layout import run_prefix
 from dbt_ferry.core.manifest import Channel
 from dbt_ferry.core.store import ArtifactStore, ProgressCallback
 from dbt_ferry.release.catalog import ReleaseEntry, list_releases
@@ -28,7 +31,9 @@ from dbt_ferry.runtime.spec import JobRequest
 from dbt_ferry.storage import open_store
 
 if TYPE_CHECKING:
-    from dbt_ferry.exports.history import History
+    from pyiceberg.catalog import Catalog
+
+    from dbt_ferry.exports.history import History, ModelHistory
     from dbt_ferry.exports.tables import ExportResult
     from dbt_ferry.runtime.report import JobReport
 
@@ -149,20 +154,32 @@ def export(
     store: str | None = None,
 ) -> ExportResult:
     """(Re-)export one run into the result tables: from a local folder, or from ``runs/<env>/<id>/`` in the store."""
+    target = open_environment(env, project_dir, store=store)
+    with _tables(target, "write"):
+        return _export(target, target.config.exports, run_dir, invocation_id)
+
+
+@contextmanager
+def _tables(target: Environment, doing: str) -> Iterator[None]:
+    """Turn whatever the catalog raises into one :class:`ExportError` (exit 10) naming the catalog."""
     from dbt_ferry.exports.catalog import catalog_location
 
-    target = open_environment(env, project_dir, store=store)
-    exports = target.config.exports
     try:
-        return _export(target, exports, run_dir, invocation_id)
+        yield
     except FerryError:
         raise
     except Exception as exc:
-        where = catalog_location(exports.catalog, target.config.store)
+        where = catalog_location(target.config.exports.catalog, target.config.store)
         raise ExportError(
-            f"could not write the result tables ({where}): {type(exc).__name__}: {exc}",
+            f"could not {doing} the result tables ({where}): {type(exc).__name__}: {exc}",
             "check the catalog's address and permissions",
         ) from exc
+
+
+def _catalog(target: Environment) -> Catalog:
+    from dbt_ferry.exports.catalog import open_catalog
+
+    return open_catalog(target.config.exports.catalog, absolute_store(target.config.store, target.project.project_dir))
 
 
 def _export(
@@ -170,16 +187,15 @@ def _export(
 ) -> ExportResult:
     import tempfile
 
-    from dbt_ferry.exports.catalog import open_catalog
     from dbt_ferry.exports.tables import export_run
 
-    catalog = open_catalog(exports.catalog, absolute_store(target.config.store, target.project.project_dir))
+    catalog = _catalog(target)
     options: dict[str, Any] = {"environment": target.config.name, "compiled_code": exports.compiled_code}
     if run_dir is not None:
         return export_run(catalog, exports.namespace, Path(run_dir), **options)
     if not invocation_id:
         raise ConfigError("nothing to export", "pass --run-dir DIR or --invocation ID")
-    prefix = f"runs/{target.config.name}/{invocation_id}/"
+    prefix = run_prefix(target.config.name, invocation_id)
     keys = target.store.list_keys(prefix)
     if not keys:
         raise ReleaseNotFoundError(f"no run {invocation_id} in {target.store.url}/{prefix}", "check the invocation id")
@@ -193,14 +209,18 @@ def history(
     env: str | None,
     *,
     days: int = 14,
+    model: str | None = None,
     project_dir: str | Path | None = None,
     store: str | None = None,
-) -> History:
-    """Recent runs, slowest models and most-failing tests of ``env``, from the result tables."""
-    from dbt_ferry.exports.catalog import open_catalog
-    from dbt_ferry.exports.history import load_history
+) -> History | ModelHistory:
+    """Recent runs, slowest models and what fails in ``env``, from the result tables; with ``model`` (a unique_id
+    or a name), that model's last runs instead."""
+    from dbt_ferry.exports.history import load_history, load_model_history
 
     target = open_environment(env, project_dir, store=store)
-    exports = target.config.exports
-    catalog = open_catalog(exports.catalog, absolute_store(target.config.store, target.project.project_dir))
-    return load_history(catalog, exports.namespace, target.config.name, days=days)
+    namespace = target.config.exports.namespace
+    with _tables(target, "read"):
+        catalog = _catalog(target)
+        if model:
+            return load_model_history(catalog, namespace, target.config.name, model, days=days)
+        return load_history(catalog, namespace, target.config.name, days=days)
