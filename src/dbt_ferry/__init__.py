@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dbt_ferry.api import export, fetch, history, package, promote, publish, releases, run
+from dbt_ferry.api import export, fetch, history, package, promote, publish, releases, report, run
 from dbt_ferry.core.errors import (
     ConfigError,
     FerryError,
@@ -30,5 +30,6 @@ __all__ = [
     "promote",
     "publish",
     "releases",
+    "report",
     "run",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
 
     from dbt_ferry.exports.history import History, ModelHistory
+    from dbt_ferry.exports.report import ReportResult
     from dbt_ferry.exports.tables import ExportResult
     from dbt_ferry.runtime.report import JobReport
 
@@ -224,3 +226,31 @@ def history(
         if model:
             return load_model_history(catalog, namespace, target.config.name, model, days=days)
         return load_history(catalog, namespace, target.config.name, days=days)
+
+
+def report(
+    env: str | None,
+    *,
+    days: int = 30,
+    out: str | Path | None = None,
+    project_dir: str | Path | None = None,
+    store: str | None = None,
+) -> ReportResult:
+    """Write the history report of ``env`` (its runs of the last ``days`` days) to ``out`` (default
+    ``history-<env>.html`` in the current directory): one self-contained HTML file; each run links to its
+    artifacts in the store."""
+    from dbt_ferry.exports.report import save_report, store_runs_url
+    from dbt_ferry.exports.report_data import load_report
+
+    target = open_environment(env, project_dir, store=store)
+    name = target.config.name
+    dest = Path(out) if out is not None else Path(f"history-{name}.html")
+    started = time.perf_counter()
+    with _tables(target, "read"):
+        rule = target.config.notify.regressions
+        data = load_report(_catalog(target), target.config.exports.namespace, name, days=days, rule=rule)
+    runs_url = store_runs_url(absolute_store(target.config.store, target.project.project_dir), name)
+    try:
+        return save_report(data, dest, runs_url=runs_url, started=started)
+    except OSError as exc:
+        raise FerryError(f"could not write {dest}: {exc.strerror or exc}", "give --out a writable path") from exc

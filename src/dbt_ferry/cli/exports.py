@@ -144,3 +144,25 @@ def history_cmd(
         _print_model(history)
     else:
         _print_history(history)
+
+
+@click.command("report")
+@env_option
+@project_dir_option
+@store_option
+@click.option("--days", type=click.IntRange(min=1), default=30, show_default=True, help="How far back to look.")
+@click.option(
+    "--out",
+    "dest",
+    type=click.Path(dir_okay=False, path_type=str),
+    help="The HTML file to write (default: history-ENV.html in the current directory).",
+)
+def report_cmd(env: str | None, project_dir: str | None, store: str | None, days: int, dest: str | None) -> None:
+    """Write the history report: one offline HTML file of runs, slow models, flaky tests and failures."""
+    from dbt_ferry.exports.html import size_text
+
+    result = api.report(env, days=days, out=dest, project_dir=project_dir, store=store)
+    out.print(
+        f"Wrote {result.path}: {result.runs} runs of {result.environment} since {result.since}, "
+        f"{size_text(result.size)} in {result.seconds:.2f} s"
+    )

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 
+def runs_prefix(environment: str) -> str:
+    """The runs of an environment: one folder each, named by its invocation id."""
+    return f"runs/{environment}/"
+
+
 def run_prefix(environment: str, invocation_id: str) -> str:
     """A run's artifacts: ``runs/<environment>/<invocation_id>/`` (run_results.json, manifest.json, logs...)."""
-    return f"runs/{environment}/{invocation_id}/"
+    return f"{runs_prefix(environment)}{invocation_id}/"
 
 
 def docs_key(environment: str) -> str:
@@ -23,4 +28,4 @@ def history_key(environment: str) -> str:
 
 def runs_from_docs(environment: str) -> str:
     """The runs folder of ``environment`` as a link relative to a page under ``docs/<environment>/``."""
-    return f"../../runs/{environment}/"
+    return f"../../{runs_prefix(environment)}"
