@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dbt_ferry.api import export, fetch, history, package, promote, publish, releases, run, state
+from dbt_ferry.api import export, fetch, history, package, promote, publish, releases, report, run, state
 from dbt_ferry.core.errors import (
     ConfigError,
     FerryError,
@@ -30,6 +30,7 @@ __all__ = [
     "promote",
     "publish",
     "releases",
+    "report",
     "run",
     "state",
 ]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,6 +21,7 @@ from dbt_ferry.config.models import EnvironmentConfig, ExportsConfig
 from dbt_ferry.config.store_url import absolute_store
 from dbt_ferry.core.constants import ENV_ENVIRONMENT
 from dbt_ferry.core.errors import ConfigError, ExportError, FerryError, ReleaseNotFoundError
+from dbt_ferry.core.layout import run_prefix
 from dbt_ferry.core.manifest import Channel
 from dbt_ferry.core.store import ArtifactStore, ProgressCallback
 from dbt_ferry.release.catalog import ReleaseEntry, list_releases
@@ -28,7 +32,10 @@ from dbt_ferry.runtime.spec import JobRequest
 from dbt_ferry.storage import open_store
 
 if TYPE_CHECKING:
-    from dbt_ferry.exports.history import History
+    from pyiceberg.catalog import Catalog
+
+    from dbt_ferry.exports.history import History, ModelHistory
+    from dbt_ferry.exports.report import ReportResult
     from dbt_ferry.exports.tables import ExportResult
     from dbt_ferry.runtime.report import JobReport
     from dbt_ferry.runtime.state import StateRecord
@@ -162,20 +169,32 @@ def export(
     store: str | None = None,
 ) -> ExportResult:
     """(Re-)export one run into the result tables: from a local folder, or from ``runs/<env>/<id>/`` in the store."""
+    target = open_environment(env, project_dir, store=store)
+    with _tables(target, "write"):
+        return _export(target, target.config.exports, run_dir, invocation_id)
+
+
+@contextmanager
+def _tables(target: Environment, doing: str) -> Iterator[None]:
+    """Turn whatever the catalog raises into one :class:`ExportError` (exit 10) naming the catalog."""
     from dbt_ferry.exports.catalog import catalog_location
 
-    target = open_environment(env, project_dir, store=store)
-    exports = target.config.exports
     try:
-        return _export(target, exports, run_dir, invocation_id)
+        yield
     except FerryError:
         raise
     except Exception as exc:
-        where = catalog_location(exports.catalog, target.config.store)
+        where = catalog_location(target.config.exports.catalog, target.config.store)
         raise ExportError(
-            f"could not write the result tables ({where}): {type(exc).__name__}: {exc}",
+            f"could not {doing} the result tables ({where}): {type(exc).__name__}: {exc}",
             "check the catalog's address and permissions",
         ) from exc
+
+
+def _catalog(target: Environment) -> Catalog:
+    from dbt_ferry.exports.catalog import open_catalog
+
+    return open_catalog(target.config.exports.catalog, absolute_store(target.config.store, target.project.project_dir))
 
 
 def _export(
@@ -183,16 +202,15 @@ def _export(
 ) -> ExportResult:
     import tempfile
 
-    from dbt_ferry.exports.catalog import open_catalog
     from dbt_ferry.exports.tables import export_run
 
-    catalog = open_catalog(exports.catalog, absolute_store(target.config.store, target.project.project_dir))
+    catalog = _catalog(target)
     options: dict[str, Any] = {"environment": target.config.name, "compiled_code": exports.compiled_code}
     if run_dir is not None:
         return export_run(catalog, exports.namespace, Path(run_dir), **options)
     if not invocation_id:
         raise ConfigError("nothing to export", "pass --run-dir DIR or --invocation ID")
-    prefix = f"runs/{target.config.name}/{invocation_id}/"
+    prefix = run_prefix(target.config.name, invocation_id)
     keys = target.store.list_keys(prefix)
     if not keys:
         raise ReleaseNotFoundError(f"no run {invocation_id} in {target.store.url}/{prefix}", "check the invocation id")
@@ -206,14 +224,46 @@ def history(
     env: str | None,
     *,
     days: int = 14,
+    model: str | None = None,
     project_dir: str | Path | None = None,
     store: str | None = None,
-) -> History:
-    """Recent runs, slowest models and most-failing tests of ``env``, from the result tables."""
-    from dbt_ferry.exports.catalog import open_catalog
-    from dbt_ferry.exports.history import load_history
+) -> History | ModelHistory:
+    """Recent runs, slowest models and what fails in ``env``, from the result tables; with ``model`` (a unique_id
+    or a name), that model's last runs instead."""
+    from dbt_ferry.exports.history import load_history, load_model_history
 
     target = open_environment(env, project_dir, store=store)
-    exports = target.config.exports
-    catalog = open_catalog(exports.catalog, absolute_store(target.config.store, target.project.project_dir))
-    return load_history(catalog, exports.namespace, target.config.name, days=days)
+    namespace = target.config.exports.namespace
+    with _tables(target, "read"):
+        catalog = _catalog(target)
+        if model:
+            return load_model_history(catalog, namespace, target.config.name, model, days=days)
+        return load_history(catalog, namespace, target.config.name, days=days)
+
+
+def report(
+    env: str | None,
+    *,
+    days: int = 30,
+    out: str | Path | None = None,
+    project_dir: str | Path | None = None,
+    store: str | None = None,
+) -> ReportResult:
+    """Write the history report of ``env`` (its runs of the last ``days`` days) to ``out`` (default
+    ``history-<env>.html`` in the current directory): one self-contained HTML file; each run links to its
+    artifacts in the store."""
+    from dbt_ferry.exports.report import save_report, store_runs_url
+    from dbt_ferry.exports.report_data import load_report
+
+    target = open_environment(env, project_dir, store=store)
+    name = target.config.name
+    dest = Path(out) if out is not None else Path(f"history-{name}.html")
+    started = time.perf_counter()
+    with _tables(target, "read"):
+        rule = target.config.notify.regressions
+        data = load_report(_catalog(target), target.config.exports.namespace, name, days=days, rule=rule)
+    runs_url = store_runs_url(absolute_store(target.config.store, target.project.project_dir), name)
+    try:
+        return save_report(data, dest, runs_url=runs_url, started=started)
+    except OSError as exc:
+        raise FerryError(f"could not write {dest}: {exc.strerror or exc}", "give --out a writable path") from exc

@@ -35,7 +35,7 @@ def _run(script: str, *args: str, timeout: float = 120, **env: str) -> str:
 
 
 @pytest.mark.parametrize(
-    "script", ["generate.py", "overhead.py", "coldstart.py", "parse.py", "package.py", "prefect_modes.py"]
+    "script", ["generate.py", "overhead.py", "coldstart.py", "parse.py", "package.py", "prefect_modes.py", "report.py"]
 )
 def test_help(script: str) -> None:
     assert "usage:" in _run(script, "--help")
@@ -78,6 +78,14 @@ def test_export_tiny(tmp_path: Path) -> None:
     out = tmp_path / "export.json"
     _run("export.py", "--nodes", "10", "--repeat", "1", "--json", str(out))
     assert json.loads(out.read_text())[0]["nodes"] == 10
+
+
+def test_report_tiny(tmp_path: Path) -> None:
+    out = tmp_path / "report.json"
+    table = _run("report.py", "--runs", "4", "--nodes", "40", "--repeat", "1", "--json", str(out))
+    assert "node rows" in table
+    (row,) = json.loads(out.read_text())
+    assert (row["runs"], row["node_rows"]) == (4, 160) and row["bytes"] > 0
 
 
 def test_prefect_modes_tiny(tmp_path: Path, prefect_api: str) -> None:

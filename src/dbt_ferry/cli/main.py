@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from dbt_ferry.cli.ecs import ecs_group
-from dbt_ferry.cli.exports import export_cmd, history_cmd
+from dbt_ferry.cli.exports import export_cmd, history_cmd, report_cmd
 from dbt_ferry.cli.init import init_cmd
 from dbt_ferry.cli.release import fetch_cmd, package_cmd, promote_cmd, publish_cmd, releases_cmd
 from dbt_ferry.cli.run import retry_cmd, run_cmd
@@ -55,6 +55,7 @@ cli.add_command(retry_cmd)
 cli.add_command(state_cmd)
 cli.add_command(export_cmd)
 cli.add_command(history_cmd)
+cli.add_command(report_cmd)
 cli.add_command(ecs_group)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class _Frozen(BaseModel):
@@ -89,6 +89,18 @@ class EventsConfig(_Frozen):
     nodes: bool = True
 
 
+class RegressionsConfig(_Frozen):
+    """What counts as a regression worth a notification: a model far slower than its median, a test that newly
+    failed. ``notify.regressions = {}`` switches it on with these defaults; ``false`` (or leaving it out) is off."""
+
+    #: A model is slower than usual when it took more than ``factor`` times its median...
+    factor: float = Field(default=3.0, gt=1)
+    #: ... over its last ``runs`` successful runs (at least 3 are needed)...
+    runs: int = Field(default=10, ge=3, le=1000)
+    #: ... and at least this many seconds (a 0.1 s model taking 0.4 s is noise, not news).
+    min_seconds: float = Field(default=1.0, ge=0)
+
+
 class NotifyConfig(_Frozen):
     """Where failures are reported. Secrets stay in environment variables: ``${VAR}`` in a URL is expanded."""
 
@@ -96,6 +108,18 @@ class NotifyConfig(_Frozen):
     block: str | None = None
     on: Literal["failure", "always", "never"] = "failure"
     timeout: float = Field(default=10.0, gt=0, le=60)
+    #: None: off. A table (``{factor = 3.0, runs = 10}``) or ``true`` switches the regression check on.
+    regressions: RegressionsConfig | None = None
+
+    @field_validator("regressions", mode="before")
+    @classmethod
+    def _regressions_switch(cls, value: object) -> object:
+        """``true`` is the defaults, ``false`` is off (an overlay can switch off what the base section set)."""
+        if value is True:
+            return RegressionsConfig()
+        if value is False:
+            return None
+        return value
 
 
 class SqlCatalogConfig(_Frozen):

@@ -91,7 +91,7 @@ class BuildError(FerryError):
 
 
 class ExportError(FerryError):
-    """The result tables could not be written (catalog unreachable, permissions, bad artifacts)."""
+    """The result tables could not be written or read (catalog unreachable, permissions, bad artifacts)."""
 
     exit_code = 10
 
@@ -111,7 +111,7 @@ EXIT_CODES: dict[int, str] = {
     IntegrityError.exit_code: "checksum mismatch or unsafe archive",
     StoreError.exit_code: "store unreachable (credentials, bucket, endpoint)",
     BuildError.exit_code: "an external build step failed (uv, poetry)",
-    ExportError.exit_code: "the result tables could not be written (export)",
+    ExportError.exit_code: "the result tables could not be written or read (export, history, report)",
     EXIT_INTERRUPTED: "interrupted (Ctrl-C)",
     EXIT_TERMINATED: "the job was stopped by SIGTERM (ECS stopping the task, a Prefect cancel); outputs published",
 }

@@ -122,7 +122,8 @@ def invocation_table(run_results: dict[str, Any], info: RunInfo, invocation_id: 
     return pa.Table.from_pylist([row], schema=INVOCATIONS_SCHEMA.as_arrow())
 
 
-def _split_unique_id(unique_id: str) -> tuple[str | None, str | None, str | None]:
+def split_unique_id(unique_id: str) -> tuple[str | None, str | None, str | None]:
+    """``(resource type, package, name)`` of a dbt unique_id; a test's name is its third part, not its hash."""
     parts = unique_id.split(".")
     if len(parts) < 3:
         return None, None, None
@@ -150,7 +151,7 @@ def node_table(
             continue
         unique_id = str(result.get("unique_id") or "")
         node = nodes.get(unique_id) or {}
-        kind, package, name = _split_unique_id(unique_id)
+        kind, package, name = split_unique_id(unique_id)
         timing = {t.get("name"): t for t in result.get("timing") or [] if isinstance(t, dict)}
         compile_t, execute_t = timing.get("compile") or {}, timing.get("execute") or {}
         raw_adapter = result.get("adapter_response")

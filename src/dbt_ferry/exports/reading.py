@@ -1,0 +1,44 @@
+"""Read the result tables of one environment: a scan of chosen columns, newer than a day, as Arrow."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pyarrow as pa
+from pyiceberg.catalog import Catalog
+from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
+from pyiceberg.expressions import And, BooleanExpression, EqualTo, GreaterThanOrEqual
+
+from dbt_ferry.exports.schema import PARTITION_COLUMN, SCHEMAS
+
+
+def since_days(days: int, now: datetime | None = None) -> date:
+    """The first partition (UTC day) of a look back over ``days`` days."""
+    return (now or datetime.now(UTC)).astimezone(UTC).date() - timedelta(days=days)
+
+
+def scan(
+    catalog: Catalog,
+    namespace: str,
+    name: str,
+    environment: str,
+    columns: tuple[str, ...],
+    *,
+    since: date | None = None,
+    where: BooleanExpression | None = None,
+) -> pa.Table:
+    """The rows of ``environment`` in table ``name`` (partitions from ``since``), only ``columns``.
+
+    A table (or namespace) that does not exist yet holds no rows: an empty table of those columns.
+    """
+    try:
+        table = catalog.load_table((namespace, name))
+    except (NoSuchTableError, NoSuchNamespaceError):
+        return SCHEMAS[name].as_arrow().empty_table().select(list(columns))
+    row_filter: BooleanExpression = EqualTo("environment", environment)  # type: ignore[call-arg,misc]
+    if since is not None:
+        row_filter = And(row_filter, GreaterThanOrEqual(PARTITION_COLUMN, since.isoformat()))  # type: ignore[call-arg,misc]
+    if where is not None:
+        row_filter = And(row_filter, where)
+    rows: pa.Table = table.scan(row_filter=row_filter, selected_fields=columns).to_arrow()
+    return rows.select(list(columns))
