@@ -41,8 +41,11 @@ check: install
 	$(BIN)/ruff format --check src tests examples bench
 	$(BIN)/mypy
 
+# Two workers (the machine's cores), each test file whole on one of them (module fixtures stay shared).
+PYTEST_WORKERS ?= 2
+
 test: check
-	$(BIN)/pytest -p no:cacheprovider
+	$(BIN)/pytest -p no:cacheprovider -n $(PYTEST_WORKERS) --dist loadfile
 
 test-fast: install
 	$(BIN)/pytest -m "not slow" -p no:cacheprovider

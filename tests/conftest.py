@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,6 +30,9 @@ os.environ.update(
 )
 for _name in ("DBT_FERRY_ENV", "DBT_FERRY_STORE", "DBT_FERRY_PROJECT_DIR", "DBT_FERRY_TARGET", "AWS_PROFILE"):
     os.environ.pop(_name, None)
+# Each test process (pytest-xdist runs two) gets work directories of its own: an environment's stable work
+# directory is held by one job at a time, and a second process would get private ones (no parse cache).
+os.environ["DBT_FERRY_WORK_DIR"] = tempfile.mkdtemp(prefix="dbt-ferry-tests-work-")
 
 
 def free_port() -> int:
