@@ -150,6 +150,12 @@ def test_successful_run_is_exported(run_job: RunJob, shop: Path, store: Path) ->
     assert not re.search(r"<(script|link|img)[^>]*\s(src|href)=", html)  # self-contained, no chart library
     assert len(html.encode()) < 100_000 and "plotly" not in html
     assert "model.shop.fct_orders" in html
+    assert "Critical path" in html  # the job gives the chart the run's manifest, so its dependency graph
+
+    # The history report, published after the export, beside the docs.
+    assert report.history == "docs/local/history.html"
+    history = (store / "docs" / "local" / "history.html").read_text()
+    assert invocation_id in history and not re.search(r"<(script|link|img)[^>]*\s(src|href)=", history)
 
     # Re-export from the store through the CLI: one copy, the same values (ferry.json travels with the run).
     code, out, err = _cli(

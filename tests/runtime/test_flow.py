@@ -99,7 +99,9 @@ def test_model_with_sql_error_exits_1(run_job: RunJob, shop: Path, store: Path) 
     assert not (store / "state" / "local").exists()  # state only after a fully successful run
     # Docs of what exists are still published, as the run's own: the environment's stay those of its last good run.
     assert report.docs == f"runs/local/{report.summary.invocation_id}/index.html"
-    assert not (store / "docs" / "local").exists()
+    assert not (store / "docs" / "local" / "index.html").exists()
+    assert not (store / "docs" / "local" / "timing.html").exists()
+    assert (store / "docs" / "local" / "history.html").is_file()  # the history counts failed runs too
     flow_run, task_runs, _, _ = _flow_run_details(report.flow_run_id)  # type: ignore[arg-type]
     assert flow_run.state.is_failed()  # type: ignore[attr-defined]
     assert next(t for t in task_runs if t.name == "dbt build").state.is_failed()  # type: ignore[attr-defined]

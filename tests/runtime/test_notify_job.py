@@ -148,3 +148,32 @@ def test_an_unknown_prefect_block_is_a_problem_not_an_exit_code(run_job: RunJob,
         "Prefect notification block 'no-such-block' failed: no notification block named 'no-such-block' — "
         "name it as <block type>/<name>, e.g. slack-webhook/alerts"
     )
+
+
+def test_a_passed_run_with_a_regression_is_notified_with_its_figures(
+    run_job: RunJob, shop: Path, store: Path, receiver: Receiver, tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from dbt_ferry.config.models import LocalStoreConfig, SqlCatalogConfig
+    from dbt_ferry.exports.catalog import open_catalog
+    from tests.exports import synthetic as s
+
+    # Three earlier successful runs in the environment's tables, in which fct_orders took a millisecond.
+    catalog = open_catalog(SqlCatalogConfig(), LocalStoreConfig(path=str(store)))
+    earlier = [
+        s.SyntheticRun(f"earlier-{n}", datetime.now(UTC) - timedelta(hours=n), {s.FCT: s.Result("success", 0.001)})
+        for n in (3, 2, 1)
+    ]
+    s.export_runs(catalog, tmp_path / "earlier", earlier)
+    regressions = "{ factor = 2.0, runs = 3, min_seconds = 0.0 }"
+    _notify(shop, "local", f'{{ urls = ["slack+http://{receiver.base}/hook"], regressions = {regressions} }}')
+    report = run_job(select=("+fct_orders",), docs=False, indirect_selection="cautious")
+    assert report.exit_code == 0, report
+    assert report.regressions[0] == "Regressions: 1 slower model"
+    assert report.regressions[1].startswith("• model.shop.fct_orders took ")
+    (post,) = receiver.posts()
+    text = post.json()["text"]
+    assert text.startswith("dbt-ferry succeeded with regressions: shop 1.0.0 in local")
+    assert "× its median of 0.0 s over 3 runs" in text
+    assert report.history == "docs/local/history.html" and (store / "docs" / "local" / "history.html").is_file()

@@ -13,6 +13,16 @@ def run_prefix(environment: str, invocation_id: str) -> str:
     return f"{runs_prefix(environment)}{invocation_id}/"
 
 
+def last_failed_key(environment: str) -> str:
+    """The environment's last failed run (``dbt-ferry retry``'s default)."""
+    return f"{runs_prefix(environment)}last-failed.json"
+
+
+def state_prefix(environment: str) -> str:
+    """The environment's state: what its last fully successful run of the channel's release left."""
+    return f"state/{environment}/"
+
+
 def docs_key(environment: str) -> str:
     return f"docs/{environment}/index.html"
 

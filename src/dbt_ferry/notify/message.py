@@ -26,10 +26,13 @@ def failure_notification(
     flow_run: str | None,
     flow_run_url: str | None,
     problems: list[str] | None = None,
+    regressions: list[str] | None = None,
 ) -> Notification:
     success = exit_code == 0
-    title = f"dbt-ferry {'succeeded' if success else 'FAILED'}: {project} {version} in {environment}"
+    verdict = "FAILED" if not success else "succeeded with regressions" if regressions else "succeeded"
+    title = f"dbt-ferry {verdict}: {project} {version} in {environment}"
     lines = [f"{outcome} (exit code {exit_code})"]
+    lines += regressions or []  # a heading, then a bullet each
     if summary is not None:
         lines.append(f"Nodes: {summary.counts_line()}")
         failures = summary.failures

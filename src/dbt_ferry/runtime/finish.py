@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dbt_ferry.core.errors import EXIT_SUCCESS
+from dbt_ferry.core.layout import history_key
 from dbt_ferry.core.results import load_results, parse_run_results
 from dbt_ferry.core.runinfo import RUN_INFO_NAME, RunInfo
 from dbt_ferry.core.store import ArtifactStore
@@ -26,6 +27,8 @@ from dbt_ferry.runtime.steps import STATE_AFTER
 from dbt_ferry.storage import open_store
 
 if TYPE_CHECKING:
+    from pyiceberg.catalog import Catalog
+
     from dbt_ferry.runtime.runner import Runner
 
 log = logging.getLogger(__name__)
@@ -60,10 +63,19 @@ def _write_timing_chart(spec: JobSpec, results: dict[str, Any], target: Path, re
         from dbt_ferry.exports.timing import write_timing_chart
 
         title = f"{spec.manifest.project} {spec.manifest.version} in {spec.environment.name}: model timing"
-        write_timing_chart(results, title, target / "timing.html")
+        manifest = _manifest(target)  # its dependency graph gives the chart its critical path
+        write_timing_chart(results, title, target / "timing.html", manifest=manifest)
     except Exception as exc:  # noqa: BLE001 - a chart never fails a job
         report.problems.append(f"timing chart not written: {exc}")
         log.warning("timing chart not written: %s", exc)
+
+
+def _manifest(target: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads((target / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def collect_outputs(spec: JobSpec, report: JobReport) -> None:
@@ -126,13 +138,50 @@ def export_tables(spec: JobSpec, report: JobReport) -> None:
         message = f"run results were not exported to the tables: {type(exc).__name__}: {exc}"
         report.problems.append(message)
         log.error("%s", message)
+        return
+    _regressions(spec, report, catalog, result.invocation_id)
+    _history_report(spec, report, catalog, target)
+
+
+def _regressions(spec: JobSpec, report: JobReport, catalog: Catalog, invocation_id: str) -> None:
+    """``notify.regressions``: models much slower than usual and tests that newly fail, named in the notification."""
+    rule = spec.environment.notify.regressions
+    if rule is None:
+        return
+    try:
+        from dbt_ferry.exports.regressions import find_regressions, regression_lines
+
+        found = find_regressions(
+            catalog, spec.environment.exports.namespace, spec.environment.name, invocation_id, rule
+        )
+        report.regressions = regression_lines(found)
+    except Exception as exc:  # noqa: BLE001 - a check of the history never changes the job's outcome
+        report.problems.append(f"regressions were not checked: {type(exc).__name__}: {exc}")
+
+
+def _history_report(spec: JobSpec, report: JobReport, catalog: Catalog, target: Path) -> None:
+    """The environment's history report, written from the tables the run was just exported to, published as
+    ``docs/<env>/history.html`` after every job."""
+    try:
+        from dbt_ferry.exports.report import write_report
+
+        environment = spec.environment
+        path = target / "history.html"
+        write_report(
+            catalog, environment.exports.namespace, environment.name, path, rule=environment.notify.regressions
+        )
+        open_store(spec.store).upload(history_key(environment.name), path)
+        report.history = history_key(environment.name)
+    except Exception as exc:  # noqa: BLE001 - a page never fails a job
+        report.problems.append(f"the history report was not published: {type(exc).__name__}: {exc}")
 
 
 def should_notify(spec: JobSpec, report: JobReport) -> bool:
+    """On failure (``notify.on``), always, or never; with ``notify.regressions``, also a passed run that has some."""
     config = spec.environment.notify
     if spec.environment.ci or config.on == "never":
         return False
-    return config.on == "always" or report.exit_code != 0
+    return config.on == "always" or report.exit_code != 0 or bool(report.regressions)
 
 
 def notify(spec: JobSpec, report: JobReport) -> list[str]:
@@ -148,6 +197,7 @@ def notify(spec: JobSpec, report: JobReport) -> list[str]:
         flow_run=report.flow_run_id,
         flow_run_url=report.flow_run_url,
         problems=report.problems,
+        regressions=report.regressions,
     )
     config = spec.environment.notify
     problems = send_notification(config, notification)

@@ -130,7 +130,9 @@ class PrefectRunner:
             docs=f"{report.store_url}/{report.docs}" if report.docs else None,
             timing=f"{report.store_url}/{report.timing}" if report.timing else None,
             run_prefix=f"{report.store_url}/{report.run_prefix}" if report.run_prefix else None,
+            history=f"{report.store_url}/{report.history}" if report.history else None,
             problems=report.problems,
+            regressions=report.regressions,
         )
         key = f"dbt-ferry-{spec.environment.name}".lower().replace("_", "-")
         create_markdown_artifact(markdown, key=key, description=f"dbt-ferry run of {title}")

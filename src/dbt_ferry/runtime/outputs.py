@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dbt_ferry.core.errors import FerryError
+from dbt_ferry.core.layout import docs_key, last_failed_key, run_prefix, timing_key
 from dbt_ferry.core.store import ArtifactStore
 from dbt_ferry.runtime.state import StateOrigin, publish_state
 
@@ -22,23 +23,6 @@ class PublishedOutputs:
     run_prefix: str | None = None
     state: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
-
-
-def docs_key(environment: str) -> str:
-    return f"docs/{environment}/index.html"
-
-
-def timing_key(environment: str) -> str:
-    return f"docs/{environment}/timing.html"
-
-
-def run_prefix(environment: str, invocation_id: str) -> str:
-    return f"runs/{environment}/{invocation_id}/"
-
-
-def last_failed_key(environment: str) -> str:
-    """The environment's last failed run (``dbt-ferry retry``'s default)."""
-    return f"runs/{environment}/last-failed.json"
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,10 @@ class JobReport:
     completed_at: datetime | None = None
     timing: str | None = None
     exported: dict[str, int] = field(default_factory=dict)
+    #: The environment's history report, published after the export (``docs/<env>/history.html``).
+    history: str | None = None
+    #: ``notify.regressions``: models much slower than usual and tests that newly fail (a heading, a line each).
+    regressions: list[str] = field(default_factory=list)
     #: Set once the outputs were published, exported and notified: no path does it twice.
     finished: bool = False
 
@@ -56,6 +60,9 @@ def report_lines(report: JobReport) -> list[str]:
         lines.append(f"  docs: {report.store_url}/{report.docs}")
     if report.timing:
         lines.append(f"  timing chart: {report.store_url}/{report.timing}")
+    if report.history:
+        lines.append(f"  history report: {report.store_url}/{report.history}")
+    lines += [f"  {line}" for line in report.regressions]
     if report.run_prefix:
         lines.append(f"  run artifacts: {report.store_url}/{report.run_prefix}")
     if report.exported:

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dbt_ferry.core.errors import FerryError, ReleaseNotFoundError, StoreNotFoundError
+from dbt_ferry.core.layout import last_failed_key, run_prefix
 from dbt_ferry.core.runinfo import RUN_INFO_NAME
 from dbt_ferry.core.store import ArtifactStore
-from dbt_ferry.runtime.outputs import last_failed_key, run_prefix
 
 log = logging.getLogger(__name__)
 

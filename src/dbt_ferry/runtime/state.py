@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from dbt_ferry.config.models import EnvironmentConfig, S3StoreConfig
 from dbt_ferry.core.checksums import sha256_file
 from dbt_ferry.core.errors import FerryError, IntegrityError, ReleaseNotFoundError, StoreNotFoundError
+from dbt_ferry.core.layout import state_prefix
 from dbt_ferry.core.store import ArtifactStore
 from dbt_ferry.storage.local import LocalStore
 
@@ -40,10 +41,6 @@ RECORD = "state.json"
 PARSE_CACHE = "partial_parse.msgpack"
 #: What a successful full run leaves in ``state/<env>/``, besides its record.
 STATE_FILES = ("manifest.json", "sources.json", PARSE_CACHE)
-
-
-def state_prefix(environment: str) -> str:
-    return f"state/{environment}/"
 
 
 class _Frozen(BaseModel):

@@ -21,7 +21,9 @@ def render_markdown(
     docs: str | None,
     timing: str | None = None,
     run_prefix: str | None = None,
+    history: str | None = None,
     problems: list[str] | None = None,
+    regressions: list[str] | None = None,
     slowest: int = 10,
 ) -> str:
     lines = [f"# {title}", "", f"**{outcome}** — exit code `{exit_code}`", ""]
@@ -41,12 +43,17 @@ def render_markdown(
             lines += ["", f"## Slowest {min(slowest, len(summary.results))} nodes", "", "| node | status | seconds |"]
             lines += ["|---|---|---|"]
             lines += [f"| `{n.unique_id}` | {n.status} | {n.execution_time:.2f} |" for n in summary.slowest(slowest)]
+    if regressions:
+        heading, *items = regressions
+        lines += ["", "## Regressions", "", heading, "", *(f"- {item.removeprefix('• ')}" for item in items)]
     lines += ["", "## Outputs", ""]
     lines.append(f"- Docs: `{docs}`" if docs else "- Docs: not published in this run")
     if timing:
         lines.append(f"- Timing chart: `{timing}`")
     if run_prefix:
         lines.append(f"- Run artifacts: `{run_prefix}`")
+    if history:
+        lines.append(f"- History report: `{history}`")
     for problem in problems or []:
         lines.append(f"- Problem: {_cell(problem, 400)}")
     return "\n".join(lines) + "\n"
