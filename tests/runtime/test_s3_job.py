@@ -17,6 +17,7 @@ from dbt_ferry.release.package import package_release
 from dbt_ferry.release.publish import publish_release
 from dbt_ferry.runtime.bootstrap import prepare
 from dbt_ferry.runtime.job import execute
+from dbt_ferry.runtime.workdir import work_dir_name
 from dbt_ferry.runtime.spec import JobRequest
 from dbt_ferry.storage.s3 import S3Store
 
@@ -93,7 +94,8 @@ def test_job_with_the_store_in_s3(
     # Nothing of the job leaks outside the prefix, and the work directory is cleaned up.
     everything = {item["Key"] for item in client.list_objects_v2(Bucket=bucket).get("Contents", [])}
     assert all(key.startswith(f"{PREFIX}/") for key in everything)
-    assert [p.name for p in (tmp_path / "work").iterdir()] == ["dbt-ferry-local.lock"]
+    lock = work_dir_name("local", f"s3://{bucket}/{PREFIX}") + ".lock"
+    assert [p.name for p in (tmp_path / "work").iterdir()] == [lock]
 
 
 def test_unpublished_version_lists_the_published_ones(bucket: str, shop: Path, tmp_path: Path) -> None:
@@ -113,4 +115,4 @@ def test_unpublished_version_lists_the_published_ones(bucket: str, shop: Path, t
     assert f"version 9.9.9 not found in s3://{bucket}/{PREFIX}" in error.message
     assert error.hint == "published versions: 1.0.0"
     # The half-made work directory is removed; only the environment's lock file stays.
-    assert [p.name for p in work.iterdir()] == ["dbt-ferry-local.lock"]
+    assert [p.name for p in work.iterdir()] == [work_dir_name("local", f"s3://{bucket}/{PREFIX}") + ".lock"]

@@ -155,7 +155,7 @@ def _prepare(
     retried = find_run(store, name, request.retry_of) if request.retry_of else None
     if retried is not None:
         version = version or retried.release_version  # the same SQL as the run that failed
-    work = acquire_work_dir(name, request.work_dir or os.environ.get(ENV_WORK_DIR))
+    work = acquire_work_dir(name, store.url, request.work_dir or os.environ.get(ENV_WORK_DIR))
     work_root = work.path
     try:
         fetched = fetch_release(
