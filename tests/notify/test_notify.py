@@ -69,7 +69,7 @@ def test_failure_notification_names_project_environment_version_failures_and_lin
     assert note.success is False
     assert note.title == "dbt-ferry FAILED: shop 2.3.4 in pre"
     assert "dbt build failed (exit code 1)" in note.body
-    assert "Nodes: 2 error, 3 success" in note.body
+    assert "Nodes: PASS=3 WARN=0 ERROR=2 SKIP=0 NO-OP=0 TOTAL=5" in note.body
     assert "• model.shop.bad_0 [error]: Binder Error: column c0 missing" in note.body
     assert "• model.shop.bad_1 [error]: Binder Error: column c1 missing" in note.body
     assert "model.shop.ok_0" not in note.body  # passing nodes are not listed

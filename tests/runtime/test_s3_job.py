@@ -17,8 +17,8 @@ from dbt_ferry.release.package import package_release
 from dbt_ferry.release.publish import publish_release
 from dbt_ferry.runtime.bootstrap import prepare
 from dbt_ferry.runtime.job import execute
-from dbt_ferry.runtime.workdir import work_dir_name
 from dbt_ferry.runtime.spec import JobRequest
+from dbt_ferry.runtime.workdir import work_dir_name
 from dbt_ferry.storage.s3 import S3Store
 
 pytestmark = pytest.mark.integration

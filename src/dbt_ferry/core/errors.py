@@ -42,6 +42,14 @@ class ConfigError(FerryError):
     exit_code = 3
 
 
+class DbtUsageError(FerryError):
+    """dbt could not run as asked: an unknown target, a missing adapter, a selection dbt refuses, an unsupported dbt.
+
+    Found before anything slow starts, with the exit code dbt itself gives for these."""
+
+    exit_code = EXIT_DBT_ERROR
+
+
 class ProjectError(FerryError):
     """The dbt project cannot be packaged as it is (no version, a file outside the project...)."""
 

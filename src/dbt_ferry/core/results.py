@@ -7,13 +7,34 @@ Tolerant by design: fields added by newer dbt versions are ignored, missing opti
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-FAILED_STATUSES = frozenset({"error", "fail", "runtime error"})
+FAILED_STATUSES = frozenset({"error", "fail", "runtime error", "partial success"})
 WARN_STATUSES = frozenset({"warn"})
+#: dbt's closing line ("Done. PASS=… WARN=… ERROR=… SKIP=… NO-OP=… TOTAL=…"): which status counts under which word.
+_DONE_WORDS = {"success": "PASS", "pass": "PASS", "warn": "WARN", "skipped": "SKIP", "no-op": "NO-OP"}
+_DONE_ORDER = ("PASS", "WARN", "ERROR", "SKIP", "NO-OP")
+#: The last line of a Python traceback: the exception, which a shortened message must keep.
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt|Warning)\b.*")
+
+
+def brief_message(message: str, limit: int) -> str:
+    """``message`` on one line, at most ``limit`` characters; a traceback's exception (its last line) always stays.
+
+    dbt's messages for Python models are tracebacks whose useful part is the end: ``ModuleNotFoundError: …``.
+    """
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    flat = " ".join(" ".join(lines).split())
+    if len(flat) <= limit:
+        return flat
+    last = lines[-1] if "Traceback (most recent call last)" in message and lines else ""
+    if not _EXCEPTION_LINE.match(last) or len(last) > limit - 20:
+        return flat[: limit - 1] + "…"
+    return flat[: limit - len(last) - 3].rstrip() + " … " + last
 
 
 @dataclass(frozen=True)
@@ -64,7 +85,12 @@ class RunSummary:
         return sorted(self.results, key=lambda r: r.execution_time, reverse=True)[:n]
 
     def counts_line(self) -> str:
-        return ", ".join(f"{count} {status}" for status, count in self.counts.items()) or "no nodes"
+        """The counts in dbt's own words, as its closing line gives them: ``PASS=2 WARN=0 ERROR=1 … TOTAL=3``."""
+        if not self.results:
+            return "no nodes"
+        words = Counter("ERROR" if r.failed else _DONE_WORDS.get(r.status, r.status.upper()) for r in self.results)
+        order = [*_DONE_ORDER, *sorted(set(words) - set(_DONE_ORDER))]
+        return " ".join(f"{word}={words.get(word, 0)}" for word in order) + f" TOTAL={len(self.results)}"
 
 
 def _node(raw: dict[str, Any]) -> NodeResult:

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from dbt_ferry.core.notification import Notification
-from dbt_ferry.core.results import RunSummary
+from dbt_ferry.core.results import RunSummary, brief_message
 
 MAX_FAILURES = 5
 _MAX_MESSAGE = 300
 
 
 def _clip(text: str, limit: int = _MAX_MESSAGE) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return brief_message(text, limit)
 
 
 def failure_notification(

@@ -10,9 +10,6 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 from dbt_ferry.config.loader import (
     Overrides,
@@ -33,6 +30,7 @@ from dbt_ferry.release.fetch import FetchedRelease, fetch_release
 from dbt_ferry.runtime.flow_run import FlowRunRecord, PrefectApi, is_worker_default_command, worker_flow_run
 from dbt_ferry.runtime.mode import uses_prefect
 from dbt_ferry.runtime.parameters import RunParameters
+from dbt_ferry.runtime.preflight import check_adapter, check_dbt_version, check_selection, check_target, site_dirs
 from dbt_ferry.runtime.retry import find_run, restore_run
 from dbt_ferry.runtime.spec import JobRequest, JobSpec
 from dbt_ferry.runtime.state import restore_parse_cache, restore_state, state_trust
@@ -76,19 +74,6 @@ def detect_environment(project: ProjectConfig, store: ArtifactStore | None) -> s
         )
     log.info("environment %s detected from AWS account %s", matches[0], account)
     return matches[0]
-
-
-def _target_type(project_dir: Path, target: str | None) -> tuple[str | None, str | None]:
-    """The target dbt will use and its adapter type, read from the fetched profiles.yml."""
-    try:
-        project: dict[str, Any] = yaml.safe_load((project_dir / "dbt_project.yml").read_text()) or {}
-        profiles: dict[str, Any] = yaml.safe_load((project_dir / "profiles.yml").read_text()) or {}
-        profile = profiles.get(str(project.get("profile")), {})
-        chosen = target or profile.get("target")
-        output = profile.get("outputs", {}).get(chosen, {})
-        return chosen, output.get("type") if isinstance(output, dict) else None
-    except (OSError, yaml.YAMLError, AttributeError):
-        return target, None
 
 
 def with_flow_run(request: JobRequest, flow_run: FlowRunRecord) -> JobRequest:
@@ -140,6 +125,7 @@ def fail_started_flow_run(spec: JobSpec, exc: FerryError) -> None:
 def _prepare(
     request: JobRequest, *, cache_dir: Path | None, with_env: bool, flow_run_id: str | None
 ) -> tuple[JobSpec, FetchedRelease]:
+    check_selection(request)  # a mistake in the command line is told before anything is fetched
     local = load_project(project_dir_from(request.project_dir))
     store_url = request.store or os.environ.get(ENV_STORE)
     name = resolve_environment_name(request.environment)
@@ -167,6 +153,12 @@ def _prepare(
             released, name, Overrides(store=store_url or _url_of(store_config), target=request.target)
         )
         state_dir = _other_state(request, released, work_root)
+        target, target_type = check_target(
+            fetched.project_dir, final_env.target, where=f"profiles/{name}.yml of release {fetched.manifest.version}"
+        )
+        paths = site_dirs(fetched.env_dir)
+        if check_dbt_version(paths) is not None:  # else: no dbt here, which enter_env tells
+            check_adapter(target_type, paths)
         if retried is not None:
             restore_run(store, name, retried, fetched.project_dir / "target")
     except BaseException:
@@ -177,7 +169,6 @@ def _prepare(
         raise
     if work.stable and restore_parse_cache(store, name, fetched.project_dir, state_trust(final_env, store)):
         log.info("restored dbt's parse cache from %s", store.url)
-    target, target_type = _target_type(fetched.project_dir, final_env.target)
     spec = JobSpec(
         request=request,
         environment=final_env,

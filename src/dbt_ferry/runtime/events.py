@@ -11,6 +11,8 @@ import logging
 import re
 from typing import TYPE_CHECKING, Any
 
+from dbt_ferry.core.results import brief_message
+
 if TYPE_CHECKING:
     from dbt_ferry.config.models import EventsConfig
 
@@ -79,7 +81,7 @@ def finished_node(event: Any) -> dict[str, Any] | None:
         "execution_time": round(float(result.execution_time), 3),
         "thread": result.thread,
         "failures": int(result.num_failures),
-        "message": _ANSI.sub("", result.message or "")[:1000],
+        "message": brief_message(_ANSI.sub("", result.message or ""), 1000),
     }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from dbt_ferry.core.results import RunSummary
+from dbt_ferry.core.results import RunSummary, brief_message
 
 
 @dataclass
@@ -52,7 +52,7 @@ def report_lines(report: JobReport) -> list[str]:
         elapsed = f" in {report.summary.elapsed:.1f} s" if report.summary.elapsed is not None else ""
         lines.append(f"  nodes: {report.summary.counts_line()}{elapsed}")
         for node in report.summary.failures[:10]:
-            message = " ".join((node.message or "").split())[:200]
+            message = brief_message(node.message or "", 200)
             lines.append(f"  ✗ {node.unique_id} [{node.status}] {message}")
     if report.error:
         lines.append(f"  error: {report.error}")
