@@ -16,6 +16,7 @@ import yaml
 from dbt_ferry.config.loader import ProjectConfig
 from dbt_ferry.core.errors import ProjectError
 from dbt_ferry.core.names import parse_version
+from dbt_ferry.core.version import DBT_CORE_SUPPORTED, dbt_core_supported
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,12 @@ def read_project(config: ProjectConfig) -> ProjectInfo:
             dbt_version = metadata.version("dbt-core")
         except metadata.PackageNotFoundError:
             dbt_version = None
+    if dbt_version is not None and not dbt_core_supported(dbt_version):
+        where = f"the project's {lock.name}" if lock else "this Python"
+        raise ProjectError(
+            f"{where} has dbt-core {dbt_version}: dbt-ferry runs dbt-core {DBT_CORE_SUPPORTED}",
+            f"lock a dbt-core {DBT_CORE_SUPPORTED} (e.g. uv add 'dbt-core{DBT_CORE_SUPPORTED}'), then package again",
+        )
     commit = _git(root, "rev-parse", "HEAD")
     dirty = None
     if commit:
