@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,7 +20,7 @@ from dbt_ferry.config.loader import (
 )
 from dbt_ferry.config.models import EnvironmentConfig, ExportsConfig
 from dbt_ferry.config.store_url import absolute_store
-from dbt_ferry.core.constants import ENV_ENVIRONMENT
+from dbt_ferry.core.constants import ENV_ENVIRONMENT, ENV_STORE
 from dbt_ferry.core.errors import ConfigError, ExportError, FerryError, ReleaseNotFoundError
 from dbt_ferry.core.layout import run_prefix
 from dbt_ferry.core.manifest import Channel
@@ -61,6 +62,13 @@ def open_environment(
     if not name:
         raise ConfigError("no environment given", f"pass --env NAME or set {ENV_ENVIRONMENT}")
     project = load_project(project_dir_from(project_dir))
+    if not (
+        store or os.environ.get(ENV_STORE) or project.pyproject or (project.project_dir / "dbt_project.yml").is_file()
+    ):
+        raise ConfigError(
+            f"{project.project_dir} is not a dbt project (no dbt_project.yml, no pyproject.toml)",
+            "run dbt-ferry in your dbt project or pass --project-dir (dbt-ferry init adopts it), or name a --store",
+        )
     config = resolve_environment(project, name, Overrides(store=store, target=target))
     return Environment(project, config, open_store(config.store, project.project_dir))
 

@@ -48,7 +48,8 @@ def test_env_from_variable(shop: Path, monkeypatch: pytest.MonkeyPatch, capsys: 
     monkeypatch.setenv("DBT_FERRY_ENV", "local")
     monkeypatch.setenv("DBT_FERRY_PROJECT_DIR", str(shop))
     code, out, _ = run(capsys, "releases")
-    assert (code, out) == (0, f"No releases in {shop / '.ferry' / 'store'}\n")
+    assert code == 0
+    assert out.startswith(f"No releases in {shop / '.ferry' / 'store'}: its folder does not exist (publish creates it")
 
 
 def test_no_environment(shop: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -135,5 +136,6 @@ def test_nothing_published_says_how_to_publish(shop: Path, tmp_path: Path, capsy
     assert code == 5
     assert err == (
         f"Error: no release is promoted in environment local ({shop / '.ferry' / 'store'}) — "
-        "nothing is published there yet: dbt-ferry publish --env local --promote\n"
+        "nothing is published there yet, its folder does not exist: dbt-ferry publish --env local --promote, "
+        "or check --store and the environment's store\n"
     )

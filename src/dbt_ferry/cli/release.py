@@ -88,7 +88,12 @@ def releases_cmd(env: str | None, project_dir: str | None, store: str | None) ->
     """List published versions, newest first, and the one the channel points at."""
     target, entries, channel = api.releases(env, project_dir, store=store)
     if not entries:
-        out.print(f"No releases in {target.store.url}")
+        missing = target.store.missing()
+        out.print(
+            f"No releases in {target.store.url}: {missing} (publish creates it; check --store if you expected some)"
+            if missing
+            else f"No releases in {target.store.url}"
+        )
         return
     table = Table(title=f"Releases in {target.store.url}", title_justify="left")
     for column in ("", "version", "created (UTC)", "commit", "dbt", "env pack", "build"):

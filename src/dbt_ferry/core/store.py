@@ -50,3 +50,7 @@ class ArtifactStore(Protocol):
     def delete(self, keys: list[str]) -> None:
         """Remove keys; missing ones are ignored."""
         ...
+
+    def missing(self) -> str | None:
+        """Why the store cannot exist yet for a reader (a folder that is not there), or ``None``; writers create it."""
+        ...

@@ -30,7 +30,10 @@ def published_versions(store: ArtifactStore) -> list[str]:
 
 def _listing(store: ArtifactStore) -> str:
     versions = published_versions(store)
-    return f"published versions: {', '.join(versions)}" if versions else "nothing is published there yet"
+    if versions:
+        return f"published versions: {', '.join(versions)}"
+    missing = store.missing()
+    return f"nothing is published there yet ({missing})" if missing else "nothing is published there yet"
 
 
 def read_manifest(store: ArtifactStore, version: str) -> ReleaseManifest:
@@ -54,9 +57,13 @@ def read_channel(store: ArtifactStore, environment: str) -> Channel | None:
 def channel_version(store: ArtifactStore, environment: str) -> str:
     channel = read_channel(store, environment)
     if channel is None:
+        missing = store.missing()
         hint = (
             f"promote one with: dbt-ferry promote --env {environment} VERSION ({_listing(store)})"
             if published_versions(store)
+            else f"nothing is published there yet, {missing}: dbt-ferry publish --env {environment} --promote, "
+            "or check --store and the environment's store"
+            if missing
             else f"nothing is published there yet: dbt-ferry publish --env {environment} --promote"
         )
         raise ReleaseNotFoundError(f"no release is promoted in environment {environment} ({store.url})", hint)
@@ -70,6 +77,7 @@ class ReleaseEntry:
 
 
 def list_releases(store: ArtifactStore, environment: str) -> tuple[list[ReleaseEntry], Channel | None]:
+    """The releases of ``store``, newest first, and ``environment``'s channel."""
     channel = read_channel(store, environment)
     entries = [
         ReleaseEntry(read_manifest(store, v), channel is not None and channel.version == v)

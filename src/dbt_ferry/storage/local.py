@@ -128,6 +128,9 @@ class LocalStore:
                 keys.append(Path(dirpath, name).relative_to(self.root).as_posix())
         return sorted(keys)
 
+    def missing(self) -> str | None:
+        return None if self.root.is_dir() else "its folder does not exist"
+
     def delete(self, keys: list[str]) -> None:
         for key in keys:
             self._path(key).unlink(missing_ok=True)

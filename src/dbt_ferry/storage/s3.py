@@ -180,6 +180,9 @@ class S3Store:
                 keys.extend(obj["Key"][strip:] for obj in page.get("Contents", []))
         return sorted(keys)
 
+    def missing(self) -> str | None:
+        return None  # a bucket that is not there is an error of every call (StoreNotFoundError)
+
     def delete(self, keys: list[str]) -> None:
         with self._errors("delete"):
             for start in range(0, len(keys), 1000):
