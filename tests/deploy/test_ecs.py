@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -370,3 +371,15 @@ def test_library_call(fargate: Fargate) -> None:
     assert result.target.stack is None  # everything was given: the stack was not read
     assert result.outcome is not None and result.outcome.exit_code == 0
     assert result.task.command == ("--version", "1.2.0")
+
+
+def test_run_with_only_aws_region_set(
+    fargate: Fargate, ecs_cli: None, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """What cd.yml and the Kubernetes manifests forward: AWS_REGION alone (botocore reads AWS_DEFAULT_REGION)."""
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.setenv("AWS_REGION", REGION)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))  # no profile region to fall back on
+    code, out, err = run(capsys, "ecs", "run", "--env", "pro", *fargate.flags())
+    assert (code, err) == (0, "")
+    assert out.startswith(f"arn:aws:ecs:{REGION}:{ACCOUNT}:task/jaffle-pro/")

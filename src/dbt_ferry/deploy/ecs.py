@@ -45,6 +45,7 @@ from dbt_ferry.deploy.ecs_settings import (  # noqa: F401 - re-exported for call
     EcsWaitTimeoutError,
 )
 from dbt_ferry.deploy.project import read_dbt_project, slug
+from dbt_ferry.storage.aws_session import aws_session
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudformation.client import CloudFormationClient
@@ -176,7 +177,7 @@ def _aws_errors(action: str, hint: str | None = None) -> Iterator[None]:
 
 def _session(region: str | None) -> boto3.session.Session:
     with _aws_errors("open an AWS session"):
-        return boto3.session.Session(region_name=region)
+        return aws_session(region)
 
 
 # -- where the task runs -------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from dbt_ferry.config.models import (
 )
 from dbt_ferry.core.errors import ConfigError
 from dbt_ferry.core.names import expand_variables
+from dbt_ferry.storage.aws_session import aws_region
 
 TABLES_DIR = "tables"
 
@@ -36,7 +37,7 @@ def _s3_properties(region: str | None) -> dict[str, str]:
     endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
     if endpoint:
         props["s3.endpoint"] = endpoint
-    region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    region = aws_region(region)
     if region:
         props["s3.region"] = region
     return props
@@ -84,7 +85,7 @@ def open_catalog(config: CatalogConfig | None, store: StoreConfig) -> Catalog:
     if isinstance(config, GlueCatalogConfig):
         from pyiceberg.catalog.glue import GlueCatalog
 
-        region = config.region or (store.region if isinstance(store, S3StoreConfig) else None)
+        region = aws_region(config.region or (store.region if isinstance(store, S3StoreConfig) else None))
         glue_props: dict[str, Any] = {"warehouse": warehouse, **_s3_properties(region)}
         if region:
             glue_props["client.region"] = region

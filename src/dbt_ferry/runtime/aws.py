@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import boto3
 import botocore.exceptions
 from botocore.config import Config
 
 from dbt_ferry.core.errors import ConfigError
+from dbt_ferry.storage.aws_session import aws_session
 
 
 def caller_account_id() -> str:
     """The AWS account id of the current credentials, from STS GetCallerIdentity."""
     try:
-        client = boto3.client("sts", config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5))
+        client = aws_session().client(
+            "sts", config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5)
+        )
         return str(client.get_caller_identity()["Account"])
     except botocore.exceptions.NoCredentialsError:
         raise ConfigError(

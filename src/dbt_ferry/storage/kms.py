@@ -9,11 +9,11 @@ from __future__ import annotations
 import base64
 from typing import TYPE_CHECKING, Final, Literal
 
-import boto3
 import botocore.exceptions
 from botocore.config import Config
 
 from dbt_ferry.core.errors import StoreError
+from dbt_ferry.storage.aws_session import aws_session
 
 if TYPE_CHECKING:
     from mypy_boto3_kms.client import KMSClient
@@ -33,7 +33,7 @@ class KmsKey:
     @property
     def client(self) -> KMSClient:
         if self._client is None:
-            self._client = boto3.session.Session(region_name=self._region).client("kms", config=_CONFIG)
+            self._client = aws_session(self._region).client("kms", config=_CONFIG)
         return self._client
 
     def sign(self, message: bytes) -> tuple[str, str]:

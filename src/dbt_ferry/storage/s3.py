@@ -21,6 +21,7 @@ from botocore.config import Config
 
 from dbt_ferry.core.errors import StoreError, StoreNotFoundError, StorePreconditionError
 from dbt_ferry.core.store import ProgressCallback
+from dbt_ferry.storage.aws_session import aws_session
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
@@ -60,7 +61,7 @@ class S3Store:
     def client(self) -> S3Client:
         if self._client is None:
             with self._errors("connect"):
-                session = boto3.session.Session(region_name=self.region)
+                session = aws_session(self.region)
                 self._client = session.client("s3", config=CLIENT_CONFIG)
         return self._client
 
