@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from dbt_ferry.exports.history import History, ModelHistory
     from dbt_ferry.exports.report import ReportResult
     from dbt_ferry.exports.tables import ExportResult
+    from dbt_ferry.runtime.prune import PrunePlan
     from dbt_ferry.runtime.report import JobReport
     from dbt_ferry.runtime.state import StateRecord
 
@@ -151,6 +152,31 @@ def state(env: str | None, project_dir: str | Path | None = None, *, store: str 
     target = open_environment(env, project_dir, store=store)
     with tempfile.TemporaryDirectory(prefix="dbt-ferry-state-") as tmp:
         return restore_state(target.store, target.config.name, state_trust(target.config, target.store), Path(tmp))
+
+
+def prune(
+    env: str | None,
+    project_dir: str | Path | None = None,
+    *,
+    keep: int | None = None,
+    older_than_days: float | None = None,
+    releases: bool = False,
+    dry_run: bool = False,
+    store: str | None = None,
+) -> PrunePlan:
+    """Remove ``env``'s runs beyond the ``keep`` newest and/or older than ``older_than_days`` (and with
+    ``releases``, releases by the same rule), never what a channel, a state or a retry needs; ``dry_run``: only say."""
+    from datetime import timedelta
+
+    from dbt_ferry.runtime.prune import PruneRule, apply_prune, plan_prune
+
+    older = timedelta(days=older_than_days) if older_than_days is not None else None
+    rule = PruneRule(keep=keep, older_than=older)
+    target = open_environment(env, project_dir, store=store)
+    plan = plan_prune(target.store, target.config.name, rule, releases=releases)
+    if not dry_run:
+        apply_prune(target.store, plan)
+    return plan
 
 
 def run(environment: str | None = None, **options: Any) -> JobReport:

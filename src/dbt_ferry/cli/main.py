@@ -12,6 +12,7 @@ import click
 from dbt_ferry.cli.ecs import ecs_group
 from dbt_ferry.cli.exports import export_cmd, history_cmd, report_cmd
 from dbt_ferry.cli.init import init_cmd
+from dbt_ferry.cli.prune import prune_cmd
 from dbt_ferry.cli.release import fetch_cmd, package_cmd, promote_cmd, publish_cmd, releases_cmd
 from dbt_ferry.cli.run import retry_cmd, run_cmd
 from dbt_ferry.cli.state import state_cmd
@@ -53,6 +54,7 @@ cli.add_command(fetch_cmd)
 cli.add_command(run_cmd)
 cli.add_command(retry_cmd)
 cli.add_command(state_cmd)
+cli.add_command(prune_cmd)
 cli.add_command(export_cmd)
 cli.add_command(history_cmd)
 cli.add_command(report_cmd)

@@ -189,7 +189,15 @@ class S3Store:
             for start in range(0, len(keys), 1000):
                 batch: list[ObjectIdentifierTypeDef] = [{"Key": self._key(k)} for k in keys[start : start + 1000]]
                 if batch:
-                    self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+                    answer = self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+                    errors = answer.get("Errors") or []
+                    if errors:  # Quiet mode reports only the keys it could not delete
+                        first = errors[0]
+                        raise StoreError(
+                            f"cannot delete {len(errors)} of {len(batch)} keys in {self.url}, e.g. "
+                            f"{first.get('Key')}: {first.get('Code')} {first.get('Message', '')}".rstrip(),
+                            "check the role's s3:DeleteObject permission on these keys",
+                        )
 
 
 class _Body(io.RawIOBase):
