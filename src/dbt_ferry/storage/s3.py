@@ -1,13 +1,19 @@
 """A store in an S3 bucket under a prefix, through boto3.
 
 Endpoints follow boto3's standard settings (``AWS_ENDPOINT_URL``, ``AWS_ENDPOINT_URL_S3``), so any
-S3-compatible server works. Transfers are multipart and concurrent; throttling and 5xx answers are
-retried with backoff. Every botocore exception stops here and becomes a :class:`StoreError`.
+S3-compatible server works. Uploads are multipart and concurrent; throttling and 5xx answers are
+retried with backoff. Every read is one streamed GET that resumes where it broke off (a connection reset, a
+stalled body): the rest of the same object version (``Range`` + ``If-Match`` on its ETag), up to
+:data:`RESUMES` times. A whole-object GET asks S3 for the object's checksum (``ChecksumMode``), which botocore
+checks; a read that got fewer bytes than the object has is an error, never a short answer. Every botocore
+exception stops here and becomes a :class:`StoreError`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +25,7 @@ import botocore.exceptions
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 
+from dbt_ferry.core.checksums import sha256_file
 from dbt_ferry.core.errors import StoreError, StoreNotFoundError, StorePreconditionError
 from dbt_ferry.core.store import ProgressCallback
 from dbt_ferry.storage.aws_session import aws_session
@@ -28,6 +35,20 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
 
 _MB = 1024 * 1024
+#: How often one read resumes after its body broke off, and the pause before each (seconds, doubling).
+RESUMES = 5
+RESUME_PAUSE = 0.2
+#: The object metadata holding the sha256 of what dbt-ferry wrote; a read checks the bytes against it.
+SHA256_METADATA = "dbt-ferry-sha256"
+#: How often a read whose bytes do not match the object's checksum is made again (a damaged transfer).
+VERIFIED_READS = 3
+_BROKEN_BODY: tuple[type[BaseException], ...] = (
+    OSError,
+    botocore.exceptions.ResponseStreamingError,
+    botocore.exceptions.ReadTimeoutError,
+    botocore.exceptions.ConnectionClosedError,
+    botocore.exceptions.IncompleteReadError,
+)
 TRANSFER = TransferConfig(
     multipart_threshold=32 * _MB,
     multipart_chunksize=16 * _MB,
@@ -116,36 +137,58 @@ class S3Store:
         return StoreError(f"cannot {action} {where}: {message}")
 
     def read_bytes(self, key: str) -> bytes:
-        with self._errors("read", key):
-            body = self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
-            with body:
-                return body.read()
+        for attempt in range(1, VERIFIED_READS + 1):
+            try:
+                with self.open_read(key) as stream:
+                    return stream.read()
+            except _DamagedRead:
+                if attempt == VERIFIED_READS:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def write_bytes(self, key: str, data: bytes, *, if_absent: bool = False) -> None:
         extra: dict[str, Any] = {"IfNoneMatch": "*"} if if_absent else {}
+        metadata = {SHA256_METADATA: hashlib.sha256(data).hexdigest()}
         with self._errors("write", key):
-            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, **extra)
+            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, Metadata=metadata, **extra)
 
     def upload(self, key: str, source: Path, *, progress: ProgressCallback | None = None) -> None:
+        extra = {"Metadata": {SHA256_METADATA: sha256_file(source)}}
         with self._errors("upload", key):
-            self.client.upload_file(str(source), self.bucket, self._key(key), Config=TRANSFER, Callback=progress)
+            self.client.upload_file(
+                str(source), self.bucket, self._key(key), ExtraArgs=extra, Config=TRANSFER, Callback=progress
+            )
 
     def download(self, key: str, dest: Path, *, progress: ProgressCallback | None = None) -> None:
+        for attempt in range(1, VERIFIED_READS + 1):
+            try:
+                with self.open_read(key) as stream, dest.open("wb") as out:
+                    while chunk := stream.read(_MB):
+                        out.write(chunk)
+                        if progress is not None:
+                            progress(len(chunk))
+                return
+            except _DamagedRead:
+                dest.unlink(missing_ok=True)
+                if attempt == VERIFIED_READS:
+                    raise
+
+    def _get(self, key: str, *, start: int = 0, etag: str | None = None) -> dict[str, Any]:
+        """One GET of ``key``: whole (with S3's checksum checked), or from ``start`` of the version ``etag``."""
+        args: dict[str, Any] = {"Bucket": self.bucket, "Key": self._key(key)}
+        if start:
+            args.update(Range=f"bytes={start}-", IfMatch=etag)
+        else:
+            args["ChecksumMode"] = "ENABLED"
         try:
-            with self._errors("download", key):
-                self.client.download_file(self.bucket, self._key(key), str(dest), Config=TRANSFER, Callback=progress)
+            with self._errors("read", key):
+                return cast(dict[str, Any], self.client.get_object(**args))
         except StoreNotFoundError:
             self._check_bucket()
             raise
 
     def open_read(self, key: str) -> BinaryIO:
-        try:
-            with self._errors("read", key):
-                body = self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
-        except StoreNotFoundError:
-            self._check_bucket()
-            raise
-        return cast(BinaryIO, io.BufferedReader(_Body(body, self, key), buffer_size=1024 * 1024))
+        return cast(BinaryIO, io.BufferedReader(_Body(self, key), buffer_size=_MB))
 
     def size(self, key: str) -> int | None:
         try:
@@ -200,25 +243,76 @@ class S3Store:
                         )
 
 
-class _Body(io.RawIOBase):
-    """An S3 object's body as a file object whose read errors are store errors."""
+class _DamagedRead(StoreError):
+    """The bytes read do not match the object's checksum (S3's own, or the sha256 dbt-ferry wrote with it)."""
 
-    def __init__(self, body: Any, store: S3Store, key: str) -> None:
-        self._body = body
+
+class _Body(io.RawIOBase):
+    """An S3 object's body as a file object: it resumes where the stream broke off, and its errors are store
+    errors. It ends only at the object's length; a body that ends early is a broken stream too."""
+
+    def __init__(self, store: S3Store, key: str) -> None:
         self._store = store
         self._key = key
+        answer = store._get(key)
+        self._body: Any = answer["Body"]
+        self._etag = str(answer.get("ETag", ""))
+        self._length = int(answer.get("ContentLength", 0))
+        self._expected = (answer.get("Metadata") or {}).get(SHA256_METADATA)
+        self._digest = hashlib.sha256()
+        self._offset = 0
+        self._resumes = 0
 
     def readable(self) -> bool:
         return True
 
+    def _resume(self, exc: BaseException) -> None:
+        where = f"s3://{self._store.bucket}/{self._store._key(self._key)}"
+        endpoint = self._store.client.meta.endpoint_url
+        if self._resumes >= RESUMES:
+            raise StoreError(
+                f"the read of {where} from {endpoint} broke off at byte {self._offset:,} of {self._length:,}, "
+                f"{RESUMES} resumes did not get the rest: {' '.join(str(exc).split()) or type(exc).__name__}",
+                "check the network to the S3 endpoint, then run the command again",
+            ) from None
+        time.sleep(RESUME_PAUSE * 2**self._resumes)
+        self._resumes += 1
+        self._body.close()
+        try:
+            self._body = self._store._get(self._key, start=self._offset, etag=self._etag)["Body"]
+        except StorePreconditionError:
+            raise StoreError(
+                f"{where} changed while it was read (its ETag is no longer {self._etag})", "run the command again"
+            ) from None
+
     def readinto(self, buffer: Any) -> int:
-        with self._store._errors("read", self._key):
+        while self._offset < self._length:
             try:
-                data = self._body.read(len(buffer))
-            except (OSError, botocore.exceptions.ResponseStreamingError) as exc:
-                raise StoreError(f"the download of {self._key} broke off: {exc}", "try again") from None
-        buffer[: len(data)] = data
-        return len(data)
+                data = self._body.read(min(len(buffer), self._length - self._offset))
+                if not data:
+                    raise botocore.exceptions.IncompleteReadError(
+                        actual_bytes=self._offset, expected_bytes=self._length
+                    )
+            except StoreError:
+                raise
+            except _BROKEN_BODY as exc:
+                self._resume(exc)
+                continue
+            except botocore.exceptions.BotoCoreError as exc:  # S3's checksum of the whole object did not match
+                raise _DamagedRead(f"the bytes read of {self._where()} do not match its checksum: {exc}") from None
+            buffer[: len(data)] = data
+            self._offset += len(data)
+            self._digest.update(data)
+            if self._offset == self._length and self._expected and self._digest.hexdigest() != self._expected:
+                raise _DamagedRead(
+                    f"the bytes read of {self._where()} do not match the sha256 it was written with",
+                    "run the command again; if it persists, the object is damaged: publish it again",
+                )
+            return len(data)
+        return 0
+
+    def _where(self) -> str:
+        return f"s3://{self._store.bucket}/{self._store._key(self._key)}"
 
     def close(self) -> None:
         self._body.close()
