@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import marshal
 import os
+import random
 import re
 import subprocess
 import sys
@@ -109,11 +110,12 @@ def test_bytecode_is_hash_based_and_the_same_wherever_it_is_built(tmp_path: Path
     assert marshal.loads(pycs[0][16:]).co_filename == "lib/site-packages/dbt_ferry/__init__.py"  # noqa: S302
 
 
-def _with_fake_env_pack(shop: Path, tmp_path: Path) -> tuple[object, str]:
-    """A release of the shop whose env pack is a tiny venv-shaped tree (fast to build and stream)."""
+def _with_fake_env_pack(shop: Path, tmp_path: Path, *, chunk_size: int | None = None) -> tuple[object, str]:
+    """A release of the shop whose env pack is a tiny venv-shaped tree (fast to build and stream); with
+    ``chunk_size``, its piecewise digests as ``package --with-env`` writes them (else as an older dbt-ferry did)."""
     from dbt_ferry.core.archive import Entry, write_archive
-    from dbt_ferry.core.checksums import sha256_file
-    from dbt_ferry.core.manifest import MANIFEST_NAME, Artifact, build_id
+    from dbt_ferry.core.checksums import chunk_digests, sha256_file
+    from dbt_ferry.core.manifest import MANIFEST_NAME, Artifact, Chunks, build_id
     from dbt_ferry.release.envpack import env_pack_name
     from dbt_ferry.release.package import BuiltRelease
 
@@ -123,6 +125,7 @@ def _with_fake_env_pack(shop: Path, tmp_path: Path) -> tuple[object, str]:
     (tree / "pyvenv.cfg").write_text("home = /nowhere\nversion_info = 3\n")
     (tree / "lib" / "site-packages").mkdir(parents=True)
     (tree / "lib" / "site-packages" / "big.bin").write_bytes(bytes(range(256)) * 8192)
+    (tree / "lib" / "site-packages" / "noise.bin").write_bytes(random.Random(3).randbytes(300_000))
     name = env_pack_name()
     write_archive([Entry(p.relative_to(tree).as_posix(), p) for p in sorted(tree.rglob("*"))], built.directory / name)
     path = built.directory / name
@@ -133,6 +136,7 @@ def _with_fake_env_pack(shop: Path, tmp_path: Path) -> tuple[object, str]:
         sha256=sha256_file(path),
         python=current_python(),
         platform=current_platform(),
+        chunks=Chunks(size=chunk_size, sha256=chunk_digests(path, chunk_size)) if chunk_size else None,
     )
     artifacts = (*built.manifest.artifacts, env)
     manifest = built.manifest.model_copy(update={"artifacts": artifacts, "build_id": build_id(artifacts)})
@@ -140,8 +144,9 @@ def _with_fake_env_pack(shop: Path, tmp_path: Path) -> tuple[object, str]:
     return BuiltRelease.load(built.directory), env.sha256
 
 
-def test_env_pack_streams_into_the_cache(shop: Path, tmp_path: Path) -> None:
-    built, sha = _with_fake_env_pack(shop, tmp_path)
+@pytest.mark.parametrize("chunk_size", [None, 64 * 1024], ids=["whole", "chunked"])
+def test_env_pack_streams_into_the_cache(shop: Path, tmp_path: Path, chunk_size: int | None) -> None:
+    built, sha = _with_fake_env_pack(shop, tmp_path, chunk_size=chunk_size)
     store = LocalStore(tmp_path / "store")
     publish_release(store, built, environment="local", promote=True)  # type: ignore[arg-type]
     fetched = fetch_release(store, "local", tmp_path / "dest", cache_dir=tmp_path / "cache")
@@ -165,3 +170,72 @@ def test_corrupt_env_pack_leaves_nothing_behind(shop: Path, tmp_path: Path) -> N
     assert not (tmp_path / "dest").exists()
     assert list((tmp_path / "cache" / "envs").iterdir()) == []  # no half-unpacked environment
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_a_tampered_chunk_is_refused_before_it_is_decompressed(shop: Path, tmp_path: Path) -> None:
+    """Even with the pack's sha256 and size rewritten in release.json, the piece that changed is named, and
+    nothing from it reaches zstd (the reader hands out a piece only once it matches)."""
+    import hashlib
+    import json
+
+    from dbt_ferry.core.errors import IntegrityError
+
+    built, _ = _with_fake_env_pack(shop, tmp_path, chunk_size=64 * 1024)
+    store = LocalStore(tmp_path / "store")
+    publish_release(store, built, environment="local", promote=True)  # type: ignore[arg-type]
+    (pack,) = (tmp_path / "store" / "releases" / "1.0.0").glob("*/env-*.tar.zst")
+    data = bytearray(pack.read_bytes())
+    chunks = -(-len(data) // (64 * 1024))
+    assert chunks >= 3
+    data[64 * 1024 + 5] ^= 0x01  # in the second piece
+    pack.write_bytes(bytes(data))
+    manifest_path = tmp_path / "store" / "releases" / "1.0.0" / "release.json"
+    manifest = json.loads(manifest_path.read_text())
+    (env,) = [a for a in manifest["artifacts"] if a["kind"] == "env"]
+    env["sha256"] = hashlib.sha256(data).hexdigest()
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(IntegrityError) as raised:
+        fetch_release(store, "local", tmp_path / "dest", cache_dir=tmp_path / "cache")
+    assert raised.value.message.startswith(
+        f"artifact {env['name']} of release 1.0.0 is corrupt from byte 65,536: chunk 2 of {chunks} has sha256"
+    )
+    assert raised.value.hint is not None and raised.value.hint.startswith("none of it was used")
+    assert not (tmp_path / "dest").exists()
+    assert list((tmp_path / "cache" / "envs").iterdir()) == []
+
+
+def test_a_cached_env_that_changed_is_unpacked_again(
+    shop: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    built, sha = _with_fake_env_pack(shop, tmp_path, chunk_size=64 * 1024)
+    store = LocalStore(tmp_path / "store")
+    publish_release(store, built, environment="local", promote=True)  # type: ignore[arg-type]
+    cache = tmp_path / "cache"
+
+    def fetch(n: int) -> Path:
+        fetched = fetch_release(store, "local", tmp_path / f"dest-{n}", cache_dir=cache)
+        assert fetched.env_dir is not None
+        return fetched.env_dir
+
+    env_dir = fetch(1)
+    big = env_dir / "lib" / "site-packages" / "big.bin"
+    (env_dir / "lib" / "site-packages" / "__pycache__").mkdir()
+    (env_dir / "lib" / "site-packages" / "__pycache__" / "mod.cpython-311.pyc").write_bytes(b"bytecode Python wrote")
+    with caplog.at_level("INFO", logger="dbt_ferry"):
+        fetch(2)
+    assert "already unpacked" in caplog.text  # bytecode added by Python is not a change
+
+    big.write_bytes(b"tampered")  # an edited file of the cached env
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="dbt_ferry"):
+        assert fetch(3) == env_dir
+    assert "is not as it was unpacked (lib/site-packages/big.bin was changed): unpacking it again" in caplog.text
+    assert big.read_bytes() == bytes(range(256)) * 8192
+
+    (env_dir / "bin" / "evil").write_text("#!/bin/sh\n")  # a file added
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="dbt_ferry"):
+        fetch(4)
+    assert "(bin/evil was added)" in caplog.text
+    assert not (env_dir / "bin" / "evil").exists()
+    assert [p.name for p in (cache / "envs").iterdir()] == [sha]  # nothing left beside it

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import UTC, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from dbt_ferry.core.errors import IntegrityError
 
@@ -15,10 +16,19 @@ MANIFEST_NAME = "release.json"
 FORMAT_VERSION = 1
 
 ArtifactKind = Literal["code", "env", "profile", "lock"]
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Chunks(_Frozen):
+    """The sha256 of each ``size``-byte piece of an artifact (the last may be shorter), in order: a reader checks
+    each piece before it uses any byte of it, so a stream is verified as it goes, not only at its end."""
+
+    size: int = Field(gt=0)
+    sha256: tuple[str, ...]
 
 
 class Artifact(_Frozen):
@@ -31,6 +41,16 @@ class Artifact(_Frozen):
     environment: str | None = None
     python: str | None = None
     platform: str | None = None
+    #: Piecewise digests of an artifact that is streamed (the env pack).
+    chunks: Chunks | None = None
+
+    @model_validator(mode="after")
+    def _chunks_cover_the_artifact(self) -> Artifact:
+        if self.chunks is not None:
+            expected = max(1, -(-self.size // self.chunks.size))
+            if len(self.chunks.sha256) != expected or not all(_SHA256.fullmatch(d) for d in self.chunks.sha256):
+                raise ValueError(f"{self.name}: {len(self.chunks.sha256)} chunk digests for {expected} chunks")
+        return self
 
 
 class ReleaseManifest(_Frozen):

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dbt_ferry.core.archive import extract_archive, extract_zstd_stream
-from dbt_ferry.core.checksums import HashingReader, sha256_file
+from dbt_ferry.core.checksums import ChunkVerifyingReader, HashingReader, sha256_file
 from dbt_ferry.core.constants import ENV_CACHE_DIR
 from dbt_ferry.core.errors import IntegrityError, ReleaseNotFoundError, StoreError
 from dbt_ferry.core.manifest import MANIFEST_NAME, Artifact, ReleaseManifest
 from dbt_ferry.core.store import ArtifactStore, ProgressCallback
 from dbt_ferry.release.catalog import artifact_key, channel_version, read_manifest
-from dbt_ferry.release.envpack import current_platform, current_python, unpack_env
+from dbt_ferry.release.envpack import current_platform, current_python, env_changed, unpack_env
 from dbt_ferry.release.package import CODE_ARCHIVE
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ def _mismatch(manifest: ReleaseManifest, artifact: Artifact, actual: str, actual
     return IntegrityError(
         f"artifact {artifact.name} of release {manifest.version} is corrupt: expected sha256 "
         f"{artifact.sha256} ({artifact.size} bytes), got {actual} ({actual_size} bytes)",
-        "nothing was extracted; publish the release again with --force, or fetch another version",
+        "none of it was used; publish the release again with --force, or fetch another version",
     )
 
 
@@ -83,22 +83,36 @@ def _stream_verified(
     artifact: Artifact,
     progress: ProgressCallback | None,
 ) -> Callable[[Path], None]:
-    """Download, decompress and extract in one pass into a staging folder; verify the whole download's
-    sha256 before returning (the caller discards the folder on any error, so nothing unverified is used)."""
+    """The env pack into a staging folder, only verified bytes decompressed: with piecewise digests, streamed from
+    the store through zstd, each piece checked before any byte of it is used; without (a release of an older
+    dbt-ferry), downloaded whole and verified first. The whole sha256 is checked as well."""
 
     def extract(staging: Path) -> None:
-        with store.open_read(artifact_key(manifest, artifact.name)) as raw:
-            reader = HashingReader(raw, progress)
-            failure: IntegrityError | None = None
+        if artifact.chunks is None:
+            pack = staging.parent / f".{staging.name}.pack"
             try:
-                extract_zstd_stream(reader, staging)  # type: ignore[arg-type]
-            except IntegrityError as exc:
-                failure = exc
+                _download_verified(store, manifest, artifact, pack, progress)
+                extract_archive(pack, staging)
+            finally:
+                pack.unlink(missing_ok=True)
+            return
+        chunks = artifact.chunks
+
+        def piece_mismatch(index: int, actual: str) -> IntegrityError:
+            start = index * chunks.size
+            wanted = chunks.sha256[index][:16] + "…" if index < len(chunks.sha256) else "no more bytes"
+            return IntegrityError(
+                f"artifact {artifact.name} of release {manifest.version} is corrupt from byte {start:,}: chunk "
+                f"{index + 1} of {len(chunks.sha256)} has sha256 {actual[:16]}…, not {wanted}",
+                "none of it was used; publish the release again with --force, or fetch another version",
+            )
+
+        with store.open_read(artifact_key(manifest, artifact.name)) as raw:
+            reader = HashingReader(ChunkVerifyingReader(raw, chunks.size, chunks.sha256, piece_mismatch), progress)  # type: ignore[arg-type]
+            extract_zstd_stream(reader, staging)  # type: ignore[arg-type]
             reader.drain()
         if reader.hexdigest() != artifact.sha256 or reader.size != artifact.size:
             raise _mismatch(manifest, artifact, reader.hexdigest(), reader.size)
-        if failure is not None:
-            raise failure
 
     return extract
 
@@ -115,6 +129,16 @@ def _download_verified(
     actual = sha256_file(dest)
     if actual != artifact.sha256 or actual_size != artifact.size:
         raise _mismatch(manifest, artifact, actual, actual_size)
+
+
+def _discard(env_dir: Path) -> None:
+    """Move a changed cached env aside (a job may still run from it), then remove it."""
+    aside = env_dir.with_name(f".{env_dir.name}.changed-{os.getpid()}")
+    try:
+        env_dir.rename(aside)
+    except OSError:
+        return
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def _check_dest(dest: Path) -> None:
@@ -153,8 +177,14 @@ def fetch_release(
         if env_pack is not None:
             env_dir = (cache_dir or default_cache_dir()) / "envs" / env_pack.sha256
             if (env_dir / "pyvenv.cfg").is_file():
-                log.info("env pack %s already unpacked in %s", env_pack.name, env_dir)
-                env_pack = None  # warm cache: nothing to download
+                changed = env_changed(env_dir)
+                if changed is None:
+                    log.info("env pack %s already unpacked in %s", env_pack.name, env_dir)
+                    env_pack = None  # warm cache, as it was unpacked: nothing to download
+                else:
+                    log.warning("the cached env pack in %s is not as it was unpacked (%s): unpacking it again",
+                                env_dir, changed)  # fmt: skip
+                    _discard(env_dir)
         for artifact in files:
             path = downloads / hashlib.sha256(artifact.name.encode()).hexdigest()[:16]
             _download_verified(store, manifest, artifact, path, progress)

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from dbt_ferry.config.loader import ProjectConfig, resolve_environment
 from dbt_ferry.core.archive import Entry, write_archive
-from dbt_ferry.core.checksums import sha256_file
+from dbt_ferry.core.checksums import CHUNK_SIZE, chunk_digests, sha256_file
 from dbt_ferry.core.errors import ProjectError
-from dbt_ferry.core.manifest import MANIFEST_NAME, Artifact, ArtifactKind, ReleaseManifest, build_id
+from dbt_ferry.core.manifest import MANIFEST_NAME, Artifact, ArtifactKind, Chunks, ReleaseManifest, build_id
 from dbt_ferry.core.version import DBT_FERRY_VERSION
 from dbt_ferry.release.project import ProjectInfo, local_packages, read_project
 
@@ -155,7 +155,9 @@ def package_release(config: ProjectConfig, out: Path | None = None, *, with_env:
             from dbt_ferry.release.envpack import build_env_pack
 
             pack = build_env_pack(info, staging)
-            artifacts.append(_artifact(staging, pack.name, "env", python=pack.python, platform=pack.platform))
+            packed = _artifact(staging, pack.name, "env", python=pack.python, platform=pack.platform)
+            chunks = Chunks(size=CHUNK_SIZE, sha256=chunk_digests(staging / pack.name))
+            artifacts.append(packed.model_copy(update={"chunks": chunks}))  # streamed at fetch: checked piece by piece
         manifest = ReleaseManifest(
             project=info.name,
             version=info.version,
