@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from dbt_ferry.api import export, fetch, history, package, promote, publish, releases, report, run, state
+from dbt_ferry.api import (
+    export,
+    fetch,
+    history,
+    package,
+    package_contents,
+    promote,
+    publish,
+    releases,
+    report,
+    run,
+    state,
+)
 from dbt_ferry.core.errors import (
     ConfigError,
     FerryError,
@@ -27,6 +39,7 @@ __all__ = [
     "fetch",
     "history",
     "package",
+    "package_contents",
     "promote",
     "publish",
     "releases",

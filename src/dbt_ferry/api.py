@@ -26,8 +26,9 @@ from dbt_ferry.core.layout import run_prefix
 from dbt_ferry.core.manifest import Channel
 from dbt_ferry.core.store import ArtifactStore, ProgressCallback
 from dbt_ferry.release.catalog import ReleaseEntry, list_releases
+from dbt_ferry.release.contents import CodeContents
 from dbt_ferry.release.fetch import FetchedRelease, fetch_release
-from dbt_ferry.release.package import BuiltRelease, package_release
+from dbt_ferry.release.package import BuiltRelease, list_contents, package_release
 from dbt_ferry.release.publish import PublishResult, promote_release, publish_release
 from dbt_ferry.runtime.spec import JobRequest
 from dbt_ferry.storage import open_store
@@ -80,6 +81,11 @@ def package(
     """Build a release of the project into ``out`` (default ``<project>/.ferry/build/<version>``)."""
     project = load_project(project_dir_from(project_dir))
     return package_release(project, Path(out) if out else None, with_env=with_env)
+
+
+def package_contents(project_dir: str | Path | None = None) -> CodeContents:
+    """What ``package`` would put into ``code.tar.zst`` and what it would leave out, and why; writes nothing."""
+    return list_contents(load_project(project_dir_from(project_dir)))
 
 
 def publish(

@@ -93,6 +93,27 @@ def test_same_tree_gives_same_bytes(tmp_path: Path) -> None:
     assert sha256_file(first) == sha256_file(second)
 
 
+def test_an_entry_of_bytes_is_a_plain_file_and_deterministic(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.sql").write_text("select 1")
+    first, second = tmp_path / "1.tar.zst", tmp_path / "2.tar.zst"
+    write_archive([Entry("a.sql", src / "a.sql"), Entry("packages.yml", data=b"packages: []\n")], first)
+    write_archive([Entry("packages.yml", data=b"packages: []\n"), Entry("a.sql", src / "a.sql")], second)
+    assert sha256_file(first) == sha256_file(second)
+    dest = tmp_path / "dest"
+    assert sorted(extract_archive(first, dest)) == ["a.sql", "packages.yml"]
+    assert (dest / "packages.yml").read_bytes() == b"packages: []\n"
+    assert not os.access(dest / "packages.yml", os.X_OK)
+
+
+def test_an_entry_needs_a_path_or_data() -> None:
+    with pytest.raises(ValueError, match="either a path or data"):
+        Entry("x")
+    with pytest.raises(ValueError, match="either a path or data"):
+        Entry("x", Path("x"), b"x")
+
+
 @pytest.mark.parametrize("native", EXTRACTORS)
 @pytest.mark.parametrize(
     ("members", "message"),

@@ -11,6 +11,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+import yaml
 import zstandard
 
 from dbt_ferry.config.loader import load_project
@@ -247,14 +248,17 @@ def test_dynamic_version_is_refused_and_says_so(shop: Path, tmp_path: Path) -> N
         package(shop, tmp_path / "out")
 
 
-def test_local_package_outside_the_project_is_refused(shop: Path, tmp_path: Path) -> None:
+def test_local_package_outside_the_project_ships_under_ferry_packages(shop: Path, tmp_path: Path) -> None:
     outside = tmp_path / "outside_pkg"
     write(outside / "dbt_project.yml", "name: outside_pkg\nversion: '1.0'\n")
+    write(outside / "macros" / "m.sql", "{% macro m() %}1{% endmacro %}")
     (shop / "packages.yml").write_text("packages:\n  - local: local_packages/shop_utils\n  - local: ../outside_pkg\n")
-    with pytest.raises(ProjectError, match="outside the project") as caught:
-        package(shop, tmp_path / "out")
-    assert str(outside) in caught.value.message
-    assert not (tmp_path / "out").exists()
+    code = package(shop, tmp_path / "out").directory / CODE_ARCHIVE
+    names = set(members(code))
+    assert {"_ferry_packages/outside_pkg/dbt_project.yml", "_ferry_packages/outside_pkg/macros/m.sql"} <= names
+    assert "local_packages/shop_utils/dbt_project.yml" in names
+    shipped = yaml.safe_load(member_bytes(code, "packages.yml"))
+    assert shipped == {"packages": [{"local": "local_packages/shop_utils"}, {"local": "_ferry_packages/outside_pkg"}]}
 
 
 def test_local_package_inside_the_project_is_fine(shop: Path, tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from dbt_ferry import api
 from dbt_ferry.cli.options import env_option, project_dir_option, store_option
 from dbt_ferry.console import out, transfer_progress
 from dbt_ferry.core.manifest import ReleaseManifest
+from dbt_ferry.release.contents import CodeContents
 
 
 def _size(n: int) -> str:
@@ -25,14 +26,49 @@ def _describe(manifest: ReleaseManifest) -> str:
     return f"{manifest.project} {manifest.version} [build {manifest.build_id}, {commit}]"
 
 
+def _print_contents(contents: CodeContents) -> None:
+    out.print(f"code.tar.zst of {contents.root}: {len(contents.shipped)} files, {_size(contents.size)}")
+    width = max((len(s.arcname) for s in contents.shipped), default=0)
+    for shipped in contents.shipped:
+        note = f"  ({shipped.note})" if shipped.note else ""
+        out.print(f"  {shipped.arcname:<{width}} {_size(shipped.size):>10}{note}")
+    for package in contents.packages:
+        out.print(
+            f"Local package {package.local} ({package.source}) ships as {package.folder}/: "
+            f"{package.files} files, {_size(package.size)}"
+        )
+    if contents.left_out:
+        out.print(f"Left out ({len(contents.left_out)}):")
+        width = max(len(item.path) for item in contents.left_out)
+        for item in contents.left_out:
+            out.print(f"  {item.path:<{width}}  {item.reason}")
+    if contents.problems:
+        out.print(f"Stops packaging ({len(contents.problems)}):")
+        for problem in contents.problems:
+            out.print(f"  {problem}")
+
+
 @click.command("package")
 @project_dir_option
 @click.option("--with-env", is_flag=True, help="Also pack a relocatable virtualenv built from the lock file.")
 @click.option(
     "--out", "out_dir", type=click.Path(file_okay=False), help="Output folder (default: .ferry/build/VERSION)."
 )
-def package_cmd(project_dir: str | None, with_env: bool, out_dir: str | None) -> None:
+@click.option(
+    "--list",
+    "list_only",
+    is_flag=True,
+    help="Only show what code.tar.zst would hold (path, size) and what it leaves out and why; write nothing.",
+)
+def package_cmd(project_dir: str | None, with_env: bool, out_dir: str | None, list_only: bool) -> None:
     """Build a release of the dbt project into a local folder."""
+    if list_only:
+        if with_env or out_dir:
+            raise click.UsageError("--list writes nothing: it takes neither --with-env nor --out")
+        contents = api.package_contents(project_dir)
+        _print_contents(contents)
+        contents.check()
+        return
     built = api.package(project_dir, out=out_dir, with_env=with_env)
     out.print(f"Packaged {_describe(built.manifest)} into {built.directory}")
     for artifact in built.manifest.artifacts:

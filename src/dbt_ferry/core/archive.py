@@ -11,6 +11,7 @@ second time as it writes.
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 import tarfile
@@ -32,10 +33,27 @@ _COPY_CHUNK = 1024 * 1024
 
 @dataclass(frozen=True)
 class Entry:
-    """One member to archive: ``arcname`` (posix, relative) taken from ``path`` on disk."""
+    """One member to archive: ``arcname`` (posix, relative) taken from ``path`` on disk, or a regular file
+    whose content is ``data`` (a file rewritten for the archive, mode 0644)."""
 
     arcname: str
-    path: Path
+    path: Path | None = None
+    data: bytes | None = None
+
+    def __post_init__(self) -> None:
+        if (self.path is None) == (self.data is None):
+            raise ValueError(f"archive entry {self.arcname} needs either a path or data")
+
+
+def _data_info(arcname: str, data: bytes) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(arcname)
+    info.mtime = FIXED_MTIME
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    info.type = tarfile.REGTYPE
+    info.size = len(data)
+    info.mode = 0o644
+    return info
 
 
 def _normalised_info(arcname: str, path: Path) -> tarfile.TarInfo:
@@ -74,6 +92,11 @@ def write_archive(entries: Iterable[Entry], dest: Path, *, level: int = 3, threa
         with tmp.open("wb") as raw, compressor.stream_writer(raw, closefd=False) as zout:
             with tarfile.open(fileobj=zout, mode="w|", format=tarfile.PAX_FORMAT) as tar:
                 for entry in ordered:
+                    if entry.data is not None:
+                        tar.addfile(_data_info(entry.arcname, entry.data), io.BytesIO(entry.data))
+                        continue
+                    if entry.path is None:  # pragma: no cover - __post_init__ refuses it
+                        raise ValueError(f"archive entry {entry.arcname} has no path")
                     info = _normalised_info(entry.arcname, entry.path)
                     if info.isreg():
                         with entry.path.open("rb") as handle:

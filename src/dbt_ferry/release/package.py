@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import fnmatch
 import logging
-import os
 import shutil
 import sys
 from dataclasses import dataclass
@@ -12,24 +10,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from dbt_ferry.config.loader import ProjectConfig, resolve_environment
-from dbt_ferry.core.archive import Entry, write_archive
+from dbt_ferry.config.models import EnvironmentConfig
+from dbt_ferry.core.archive import write_archive
 from dbt_ferry.core.checksums import CHUNK_SIZE, chunk_digests, sha256_file
 from dbt_ferry.core.errors import ProjectError
 from dbt_ferry.core.manifest import MANIFEST_NAME, Artifact, ArtifactKind, Chunks, ReleaseManifest, build_id
 from dbt_ferry.core.version import DBT_FERRY_VERSION
-from dbt_ferry.release.project import ProjectInfo, local_packages, read_project
+from dbt_ferry.release.contents import CodeContents, plan_contents
+from dbt_ferry.release.project import ProjectInfo, read_project
 
 log = logging.getLogger(__name__)
 
 CODE_ARCHIVE = "code.tar.zst"
-#: Directories never shipped: build output, installed packages, virtualenvs, VCS and tool caches.
-EXCLUDED_DIRS = frozenset(
-    {
-        "target", "logs", "dbt_packages", ".venv", "venv", ".git", ".hg", "__pycache__", ".ferry",
-        "node_modules", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".idea", ".vscode", ".tox",
-    }
-)  # fmt: skip
-EXCLUDED_FILES = ("*.duckdb", "*.duckdb.wal", "*.pyc", ".user.yml", ".DS_Store", "*.tmp")
+#: Above this, the local packages from outside the project that ship with it are worth a warning.
+OUTSIDE_PACKAGES_WARN_BYTES = 50 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -51,63 +45,57 @@ class BuiltRelease:
         return cls(directory, manifest)
 
 
-def _excluded(relative: str, name: str, is_dir: bool, patterns: tuple[str, ...]) -> bool:
-    if is_dir and name in EXCLUDED_DIRS:
-        return True
-    if not is_dir and any(fnmatch.fnmatch(name, p) for p in EXCLUDED_FILES):
-        return True
-    return any(fnmatch.fnmatch(relative, p) or fnmatch.fnmatch(relative, p.rstrip("/")) for p in patterns)
-
-
-def code_entries(root: Path, skip: set[str], patterns: tuple[str, ...] = ()) -> list[Entry]:
-    """The project's files to ship, relative to ``root``, minus ``skip`` and the exclusions."""
-    root = root.resolve()
-    entries: list[Entry] = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        here = Path(dirpath)
-        rel_dir = here.relative_to(root).as_posix()
-        keep = []
-        for name in sorted(dirnames):
-            relative = name if rel_dir == "." else f"{rel_dir}/{name}"
-            path = here / name
-            if _excluded(relative, name, True, patterns):
-                continue
-            if path.is_symlink():
-                filenames.append(name)  # archived as a link, not walked
-                continue
-            keep.append(name)
-        dirnames[:] = keep
-        for name in sorted(filenames):
-            relative = name if rel_dir == "." else f"{rel_dir}/{name}"
-            path = here / name
-            if relative in skip or _excluded(relative, name, False, patterns):
-                continue
-            if path.is_symlink():
-                target = Path(os.path.realpath(path))
-                if root not in target.parents:
-                    raise ProjectError(
-                        f"{relative} is a link to {target}, outside the project",
-                        "replace the link by the file, or exclude it with [tool.dbt-ferry.package] exclude",
-                    )
-            elif not path.is_file():
-                continue  # sockets, fifos: nothing to ship
-            entries.append(Entry(relative, path))
-    return entries
-
-
-def _check_local_packages(root: Path) -> None:
-    resolved = root.resolve()
-    for package in local_packages(root):
-        if package != resolved and resolved not in package.parents:
-            raise ProjectError(
-                f"the local dbt package {package} lies outside the project {resolved}",
-                "move it inside the project folder so that it ships with the release",
-            )
-
-
 def _artifact(directory: Path, name: str, kind: ArtifactKind, **extra: str) -> Artifact:
     path = directory / name
     return Artifact(name=name, kind=kind, size=path.stat().st_size, sha256=sha256_file(path), **extra)
+
+
+def _profiles(root: Path, environments: dict[str, EnvironmentConfig]) -> dict[str, Path]:
+    profiles: dict[str, Path] = {}
+    for name, env in environments.items():
+        path = root / env.profiles_path()
+        if path.is_file():
+            profiles[name] = path
+        else:
+            log.warning("environment %s has no profile file %s; it cannot run this release", name, path)
+    return profiles
+
+
+def _contents(root: Path, environments: dict[str, EnvironmentConfig], profiles: dict[str, Path]) -> CodeContents:
+    resolved_root = root.resolve()
+    skip: dict[str, str] = {}
+    for name, path in sorted(profiles.items()):
+        resolved = path.resolve()
+        if resolved_root in resolved.parents:
+            skip.setdefault(
+                resolved.relative_to(resolved_root).as_posix(), f"ships as the release's profiles/{name}.yml"
+            )
+    project_profiles = root / "profiles.yml"
+    profile_files = [*profiles.values(), *([project_profiles] if project_profiles.is_file() else [])]
+    patterns = next(iter(environments.values())).package.exclude if environments else ()
+    return plan_contents(root, skip=skip, exclude=patterns, profiles=tuple(profile_files))
+
+
+def _environments(config: ProjectConfig) -> dict[str, EnvironmentConfig]:
+    return {name: resolve_environment(config, name, environ={}) for name in config.environment_names}
+
+
+def list_contents(config: ProjectConfig) -> CodeContents:
+    """What ``code.tar.zst`` of the project would hold and leave out, and why; writes nothing."""
+    environments = _environments(config)
+    return _contents(config.project_dir, environments, _profiles(config.project_dir, environments))
+
+
+def _warn_outside_size(contents: CodeContents) -> None:
+    size = sum(p.size for p in contents.packages)
+    if size > OUTSIDE_PACKAGES_WARN_BYTES:
+        log.warning(
+            "the local dbt packages from outside the project add %.1f MB to the release (%s); "
+            "a .gitignore or .dbtignore in them, or [tool.dbt-ferry.package] exclude, can leave out what dbt "
+            "does not need",
+            size / 1024 / 1024,
+            ", ".join(f"{p.local}: {p.size / 1024 / 1024:.1f} MB" for p in contents.packages),
+        )
 
 
 def package_release(config: ProjectConfig, out: Path | None = None, *, with_env: bool = False) -> BuiltRelease:
@@ -117,33 +105,22 @@ def package_release(config: ProjectConfig, out: Path | None = None, *, with_env:
     """
     info: ProjectInfo = read_project(config)
     root = info.root
-    _check_local_packages(root)
-    environments = {name: resolve_environment(config, name, environ={}) for name in config.environment_names}
-    profiles: dict[str, Path] = {}
-    for name, env in environments.items():
-        path = root / env.profiles_path()
-        if path.is_file():
-            profiles[name] = path
-        else:
-            log.warning("environment %s has no profile file %s; it cannot run this release", name, path)
+    environments = _environments(config)
+    profiles = _profiles(root, environments)
     if not profiles:
         raise ProjectError(
             f"no profile file found for any environment in {root}",
             "write profiles/<env>.yml for each environment (or set the environment's 'profiles' path)",
         )
+    contents = _contents(root, environments, profiles)
+    contents.check()
+    _warn_outside_size(contents)
     out = (out or root / ".ferry" / "build" / info.version).absolute()
     staging = out.with_name(out.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     (staging / "profiles").mkdir(parents=True)
     try:
-        resolved_root = root.resolve()
-        skip = {
-            p.relative_to(resolved_root).as_posix()
-            for p in (x.resolve() for x in profiles.values())
-            if resolved_root in p.parents
-        }
-        patterns = next(iter(environments.values())).package.exclude if environments else ()
-        write_archive(code_entries(root, skip, patterns), staging / CODE_ARCHIVE)
+        write_archive(contents.entries(), staging / CODE_ARCHIVE)
         artifacts = [_artifact(staging, CODE_ARCHIVE, "code")]
         for name, path in sorted(profiles.items()):
             shutil.copyfile(path, staging / "profiles" / f"{name}.yml")

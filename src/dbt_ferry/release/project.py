@@ -17,6 +17,7 @@ from dbt_ferry.config.loader import ProjectConfig
 from dbt_ferry.core.errors import ProjectError
 from dbt_ferry.core.names import parse_version
 from dbt_ferry.core.version import DBT_CORE_SUPPORTED, dbt_core_supported
+from dbt_ferry.release import dbt_packages
 
 log = logging.getLogger(__name__)
 
@@ -128,12 +129,4 @@ def read_project(config: ProjectConfig) -> ProjectInfo:
 
 def local_packages(root: Path) -> list[Path]:
     """Directories of the project's ``local:`` dbt packages, resolved."""
-    found = []
-    for file_name in ("packages.yml", "dependencies.yml"):
-        path = root / file_name
-        if not path.is_file():
-            continue
-        for entry in _read_yaml(path).get("packages", []) or []:
-            if isinstance(entry, dict) and isinstance(entry.get("local"), str):
-                found.append((root / entry["local"]).resolve())
-    return found
+    return [package.path for package in dbt_packages.local_packages(root)]
