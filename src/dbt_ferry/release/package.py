@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from dbt_ferry.config.loader import ProjectConfig, resolve_environment
+from dbt_ferry.config.loader import ADOPT_COMMAND, ProjectConfig, resolve_environment
 from dbt_ferry.core.archive import Entry, write_archive
 from dbt_ferry.core.checksums import sha256_file
 from dbt_ferry.core.errors import ProjectError
@@ -127,9 +127,14 @@ def package_release(config: ProjectConfig, out: Path | None = None, *, with_env:
         else:
             log.warning("environment %s has no profile file %s; it cannot run this release", name, path)
     if not profiles:
+        adopt = (
+            ""
+            if config.configured
+            else f"run {ADOPT_COMMAND} (it copies your dbt profile into profiles/local.yml and profiles/ci.yml), or "
+        )
         raise ProjectError(
             f"no profile file found for any environment in {root}",
-            "write profiles/<env>.yml for each environment (or set the environment's 'profiles' path)",
+            f"{adopt}write profiles/<env>.yml for each environment (or set the environment's 'profiles' path)",
         )
     out = (out or root / ".ferry" / "build" / info.version).absolute()
     staging = out.with_name(out.name + ".partial")
