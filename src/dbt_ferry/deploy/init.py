@@ -27,6 +27,7 @@ from dbt_ferry.core.version import DBT_FERRY_VERSION
 from dbt_ferry.deploy import layout
 from dbt_ferry.deploy.dependencies import DependencyPlan, plan_dependencies, required_packages
 from dbt_ferry.deploy.kit import CloudEnv, KitSpec, kit_files
+from dbt_ferry.deploy.next_steps import next_steps
 from dbt_ferry.deploy.profiles import (
     ProfileLookup,
     SourceProfile,
@@ -124,7 +125,7 @@ def init_project(
     _plan_profiles(plan, dbt, configs, lookup, source, home)
     spec = _kit_spec(dbt, configs, region)
     _plan_kit(plan, kit_files(spec), force)
-    _next_steps(plan, dbt, spec, dependencies)
+    plan.notes += next_steps(dbt, spec, dependencies)
     for path, content in plan.writes.items():
         _write(path, content)
     return InitResult(dbt.root, dbt.name, dbt.profile, list(configs), plan.outcomes, plan.notes)
@@ -290,7 +291,8 @@ def _plan_profiles(
                 )
             plan.notes.append(
                 f"write {relative}: the dbt profile {dbt.profile} with a target {config.target or name} for {name} "
-                f"(credentials through env_var(), never in the file); {_name(layout.CD_WORKFLOW)} stops until it exists"
+                f"(credentials through env_var(), never in the file); {layout.name(layout.CD_WORKFLOW)} stops until it "
+                "exists"
             )
             continue
         where = _where(origin.path, dbt, home)
@@ -351,80 +353,6 @@ def _plan_kit(plan: _Plan, files: dict[Path, str], force: bool) -> None:
             plan.outcomes.append(FileOutcome(path, "overwritten"))
         else:
             plan.outcomes.append(FileOutcome(path, "kept", "differs from what init writes; --force rewrites it"))
-
-
-def _name(path: str) -> str:
-    return path.rsplit("/", 1)[-1]
-
-
-def _old_kit(dbt: DbtProject) -> list[Path]:
-    """Files where an older ``init`` wrote the kit that still say so at their top: left alone, but named."""
-    candidates = [dbt.root / p for p in layout.OLD_PROJECT_FILES] + [dbt.repo_root / p for p in layout.OLD_WORKFLOWS]
-    found = []
-    for path in candidates:
-        try:
-            head = path.read_text(encoding="utf-8", errors="replace")[:1000] if path.is_file() else ""
-        except OSError:
-            continue
-        if layout.MARKER in head.replace("`", ""):
-            found.append(path)
-    return found
-
-
-def _next_steps(plan: _Plan, dbt: DbtProject, spec: KitSpec, dependencies: DependencyPlan) -> None:
-    root = dbt.root
-    workflows = f"{_name(layout.CI_WORKFLOW)}, {_name(layout.CD_WORKFLOW)}"
-    installs = "the workflows and `dbt-ferry package --with-env` install from uv.lock"
-    uv_lock = (root / "uv.lock").is_file()
-    if dependencies.command:
-        plan.notes.append(f"add the packages it needs: {dependencies.command}")
-    if spec.lock_file == "poetry.lock":
-        if dependencies.added:
-            plan.notes.append("lock and install the new dependencies: poetry lock && poetry install")
-        plan.notes.append(
-            f"the workflows ({workflows}) install with uv: move the project to uv (uv lock) or adapt them"
-        )
-    elif uv_lock:
-        if dependencies.added:
-            plan.notes.append(f"lock the new dependencies: uv lock ({installs})")
-    elif dependencies.manager == "pip":
-        plan.notes.append(
-            "lock the dependencies: uv add -r requirements.txt (its requirements go to [project] dependencies and "
-            f"uv.lock; {installs}, not from requirements.txt)"
-        )
-    else:
-        plan.notes.append(f"lock the dependencies: uv lock ({installs})")
-    gitignore = root / ".gitignore"
-    ignored = gitignore.is_file() and ".ferry" in gitignore.read_text(encoding="utf-8", errors="replace")
-    if not ignored:
-        plan.notes.append("add .ferry/ to .gitignore (local store and build output)")
-    # Commands run in the project's environment: the one its tool manages, else the one init ran in.
-    run = {"poetry": "poetry run ", "uv": "uv run " if uv_lock else "", "pip": ""}[dependencies.manager]
-    plan.notes.append(f"try it: {run}dbt-ferry publish --env {LOCAL} --promote && {run}dbt-ferry run --env {LOCAL}")
-    if spec.local_env:
-        pool = f"dbt-ferry-{slug(spec.local_env, limit=31)}"
-        plan.notes.append(
-            "schedule it with Prefect on this machine (with a Prefect server: prefect server start, or "
-            f"PREFECT_API_URL): {run}prefect work-pool create {pool} --type process && {run}prefect deploy "
-            f"--prefect-file {layout.PREFECT_FILE} --name {dbt.slug}-{spec.local_env} && "
-            f"{run}prefect worker start --pool {pool}"
-        )
-    if spec.cloud:
-        plan.notes.append(
-            f"on AWS: deploy {layout.STACK_TEMPLATE} once per environment (commands at its top), then set the "
-            f"repository variables listed at the top of {layout.CD_WORKFLOW}"
-        )
-    else:
-        plan.notes.append(
-            f"no environment has an S3 store: {_name(layout.CD_WORKFLOW)}, the stack and k8s were not written"
-        )
-    old = [os.path.relpath(path, root) for path in _old_kit(dbt)]
-    if old:
-        plan.notes.append(
-            f"{', '.join(old)}: written by an older dbt-ferry init and left as they are; the kit is now in "
-            f"{layout.KIT_DIR}/ and {layout.CI_WORKFLOW}, {layout.CD_WORKFLOW}: remove the old files "
-            f"(git rm {' '.join(old)}) so that CI and CD do not run twice"
-        )
 
 
 def _write(path: Path, text: str) -> None:

@@ -117,8 +117,8 @@ def _common(spec: KitSpec) -> dict[str, str]:
         "k8s_cronjob": layout.K8S_CRONJOB,
         "ci_workflow": layout.CI_WORKFLOW,
         "cd_workflow": layout.CD_WORKFLOW,
-        "ci_workflow_name": layout.CI_WORKFLOW.rsplit("/", 1)[-1],
-        "cd_workflow_name": layout.CD_WORKFLOW.rsplit("/", 1)[-1],
+        "ci_workflow_name": layout.name(layout.CI_WORKFLOW),
+        "cd_workflow_name": layout.name(layout.CD_WORKFLOW),
         **ACTION_PINS,
     }
 

@@ -24,3 +24,8 @@ OLD_PROJECT_FILES = (
 OLD_WORKFLOWS = (".github/workflows/ci.yml", ".github/workflows/cd.yml")
 #: What every file of the kit says near its top, then and now (with or without the backticks).
 MARKER = "written by dbt-ferry init"
+
+
+def name(path: str) -> str:
+    """A kit path's file name (``dbt-ferry-cd.yml``)."""
+    return path.rsplit("/", 1)[-1]
