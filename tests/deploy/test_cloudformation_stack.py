@@ -1,4 +1,4 @@
-"""The stack of ``deploy/cloudformation.yaml`` (as ``dbt-ferry init`` writes it), created on the moto server.
+"""The stack of ``deploy/ferry/cloudformation.yaml`` (as ``dbt-ferry init`` writes it), created on the moto server.
 
 What moto 5.2's CloudFormation can create (moto/cloudformation/parsing.py, ``resource_class_from_type``) of the
 template's resource types:
@@ -31,6 +31,7 @@ import botocore.exceptions
 import pytest
 from cfnlint.decode import decode_str
 
+from dbt_ferry.deploy import layout
 from tests.deploy.conftest import Adoptable
 
 pytestmark = [
@@ -77,7 +78,7 @@ def parse(text: str) -> dict[str, Any]:
 
 def template_of(project: Adoptable) -> str:
     project.init("pro")
-    return (project.root / "deploy" / "cloudformation.yaml").read_text(encoding="utf-8")
+    return (project.root / layout.STACK_TEMPLATE).read_text(encoding="utf-8")
 
 
 def _names(value: Any) -> set[str]:

@@ -341,7 +341,7 @@ def test_no_stack(aws: str, jaffle: Adoptable, ecs_cli: None, capsys: pytest.Cap
     assert code == 11
     assert err == (
         "Error: cannot read the CloudFormation stack jaffle-pro: Stack with id jaffle-pro does not exist "
-        "(ValidationError) — deploy deploy/cloudformation.yaml as jaffle-pro, or pass --stack "
+        "(ValidationError) — deploy deploy/ferry/cloudformation.yaml as jaffle-pro, or pass --stack "
         "($DBT_FERRY_ECS_STACK) or --cluster, --task-definition, --subnet and --security-group\n"
     )
 

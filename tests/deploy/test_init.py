@@ -51,17 +51,18 @@ def test_outcome_of_a_first_init(jaffle: Adoptable) -> None:
         "pyproject.toml": "created",
         "profiles/local.yml": "created",
         "profiles/ci.yml": "created",
-        "Dockerfile": "created",
-        ".github/workflows/ci.yml": "created",
-        ".github/workflows/cd.yml": "created",
-        "deploy/cloudformation.yaml": "created",
-        "prefect.yaml": "created",
-        "deploy/k8s/job.yaml": "created",
-        "deploy/k8s/cronjob.yaml": "created",
+        "deploy/ferry/Dockerfile": "created",
+        ".github/workflows/dbt-ferry-ci.yml": "created",
+        ".github/workflows/dbt-ferry-cd.yml": "created",
+        "deploy/ferry/cloudformation.yaml": "created",
+        "deploy/ferry/prefect.yaml": "created",
+        "deploy/ferry/k8s/job.yaml": "created",
+        "deploy/ferry/k8s/cronjob.yaml": "created",
     }
     assert result.environments == ["local", "ci", "snd", "pro"]
     project = load_project(jaffle.root)
-    assert project.pyproject_data["project"]["dependencies"] == ["dbt-ferry[job]>=0.1.0", "dbt-duckdb"]
+    # The adapter of every target: dev and ci on DuckDB, prod on Postgres.
+    assert project.pyproject_data["project"]["dependencies"] == ["dbt-ferry[job]>=0.1.0", "dbt-duckdb", "dbt-postgres"]
     local = resolve_environment(project, "local", environ={})
     ci = resolve_environment(project, "ci", environ={})
     pro = resolve_environment(project, "pro", environ={})
@@ -96,7 +97,7 @@ def test_init_twice_changes_nothing(jaffle: Adoptable) -> None:
 
 def test_a_changed_generated_file_is_kept_unless_forced(jaffle: Adoptable) -> None:
     jaffle.init()
-    dockerfile = jaffle.root / "Dockerfile"
+    dockerfile = jaffle.root / "deploy" / "ferry" / "Dockerfile"
     pristine = dockerfile.read_text()
     dockerfile.write_text(pristine + "LABEL team=data\n")
     result = jaffle.init()
@@ -137,7 +138,9 @@ line-length = 100
     result = jaffle.init("pro", force=True)
 
     text = jaffle.root.joinpath("pyproject.toml").read_text()
-    assert text.startswith(original), "existing text is kept byte for byte, additions go after it"
+    # The adapter of the prod target is added where the dependencies are; the rest is kept byte for byte and the
+    # tables go after it.
+    assert text.startswith(original.replace('"dbt-duckdb"]', '"dbt-duckdb", "dbt-postgres"]'))
     data = tomllib.loads(text)
     assert data["project"]["version"] == "2.3.0"
     assert data["tool"]["dbt-ferry"]["store"] == {"type": "local", "path": "/srv/ferry"}
@@ -147,6 +150,9 @@ line-length = 100
     assert not (jaffle.root / "profiles" / "local.yml").exists()
     outcome = {f.path.name: f.action for f in result.files}
     assert outcome["pyproject.toml"] == "added" and outcome["mine.yml"] == "exists"
+    assert [f.detail for f in result.files if f.path.name == "pyproject.toml"] == [
+        "dbt-postgres in [project] dependencies; environments ci, pro"
+    ]
     # Again, with --force: the configuration is complete, nothing more is added.
     again = jaffle.init("pro", force=True)
     assert jaffle.root.joinpath("pyproject.toml").read_text() == text
@@ -193,7 +199,10 @@ def test_a_profiles_file_without_the_profile_is_named(tmp_path: Path) -> None:
         (project.root / "profiles" / f"{name}.yml").write_text(HOME_PROFILES)
     result = project.init()
     assert {f.path.name: f.action for f in result.files}["local.yml"] == "exists"
-    assert 'dependencies = ["dbt-ferry[job]>=0.1.0", "dbt-duckdb"]' in (project.root / "pyproject.toml").read_text()
+    assert (
+        'dependencies = ["dbt-ferry[job]>=0.1.0", "dbt-duckdb", "dbt-postgres"]'
+        in (project.root / "pyproject.toml").read_text()
+    )
 
 
 def test_profiles_yml_in_the_project_and_a_default_environment(tmp_path: Path) -> None:
@@ -212,12 +221,15 @@ def test_a_project_inside_a_repository(tmp_path: Path) -> None:
     (repo / ".git" / "config").write_text('[remote "origin"]\n\turl = git@github.com:acme/data-platform.git\n')
     project = write_project(repo / "analytics" / "jaffle", tmp_path / "home")
     project.init("pro")
-    ci = (repo / ".github" / "workflows" / "ci.yml").read_text()
-    cd = (repo / ".github" / "workflows" / "cd.yml").read_text()
+    ci = (repo / ".github" / "workflows" / "dbt-ferry-ci.yml").read_text()
+    cd = (repo / ".github" / "workflows" / "dbt-ferry-cd.yml").read_text()
     assert "working-directory: analytics/jaffle" in ci
     assert '- "analytics/jaffle/models/**"' in cd and '- "analytics/jaffle/local_packages/jaffle_utils/**"' in cd
-    assert "context: analytics/jaffle\n" in cd and "file: analytics/jaffle/Dockerfile\n" in cd
-    cloudformation = (project.root / "deploy" / "cloudformation.yaml").read_text()
+    assert '- "analytics/jaffle/deploy/ferry/Dockerfile"' in cd and '- ".github/workflows/dbt-ferry-cd.yml"' in cd
+    assert "context: analytics/jaffle/deploy/ferry\n" in cd and "file: analytics/jaffle/deploy/ferry/Dockerfile\n" in cd
+    # The job runs in the project folder: the image's tag is the digest of the Dockerfile from there.
+    assert 'tag="dockerfile-$(sha256sum deploy/ferry/Dockerfile | cut -c1-16)"' in cd
+    cloudformation = (project.root / "deploy" / "ferry" / "cloudformation.yaml").read_text()
     assert 'Default: "acme/data-platform"' in cloudformation
     assert not (project.root / ".github").exists()
 
@@ -235,7 +247,7 @@ def test_cli_output(jaffle: Adoptable) -> None:
     second = runner.invoke(init_cmd, args, env={"HOME": str(jaffle.home), "DBT_PROFILES_DIR": ""})
     assert second.exit_code == 0, second.output
     assert second.output.splitlines()[0].startswith("Nothing to do: dbt-ferry for jaffle")
-    assert "  unchanged   Dockerfile" in second.output.splitlines()
+    assert "  unchanged   deploy/ferry/Dockerfile" in second.output.splitlines()
 
 
 def test_environment_names_are_checked(jaffle: Adoptable) -> None:

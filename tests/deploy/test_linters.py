@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from dbt_ferry.deploy import layout
 from tests.deploy.conftest import BIN, Adoptable, write_project
 
 
@@ -36,12 +37,12 @@ def kits(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Path, Path]]:
 
 
 def test_hadolint(kits: list[tuple[Path, Path]]) -> None:
-    done = lint(BIN / "hadolint", "--no-color", *(root / "Dockerfile" for root, _ in kits), cwd=kits[0][0])
+    done = lint(BIN / "hadolint", "--no-color", *(root / layout.DOCKERFILE for root, _ in kits), cwd=kits[0][0])
     assert (done.returncode, done.stdout + done.stderr) == (0, "")
 
 
 def test_check_jsonschema_github_workflows(kits: list[tuple[Path, Path]]) -> None:
-    workflows = [repo / ".github" / "workflows" / name for _, repo in kits for name in ("ci.yml", "cd.yml")]
+    workflows = [repo / name for _, repo in kits for name in (layout.CI_WORKFLOW, layout.CD_WORKFLOW)]
     done = lint(BIN / "check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows, cwd=kits[0][1])
     assert done.returncode == 0, done.stdout + done.stderr
     assert "ok -- validation done" in done.stdout
@@ -56,13 +57,13 @@ def test_zizmor_offline_has_no_finding(kits: list[tuple[Path, Path]], persona: s
 
 
 def test_cfn_lint_including_informational_checks(kits: list[tuple[Path, Path]]) -> None:
-    templates = [root / "deploy" / "cloudformation.yaml" for root, _ in kits]
+    templates = [root / layout.STACK_TEMPLATE for root, _ in kits]
     done = lint(BIN / "cfn-lint", "--include-checks", "I", "--", *templates, cwd=kits[0][0])
     assert (done.returncode, done.stdout + done.stderr) == (0, "")
 
 
 def test_kubernetes_validate_strict(kits: list[tuple[Path, Path]]) -> None:
-    manifests = [root / "deploy" / "k8s" / name for root, _ in kits for name in ("job.yaml", "cronjob.yaml")]
+    manifests = [root / name for root, _ in kits for name in (layout.K8S_JOB, layout.K8S_CRONJOB)]
     done = lint(BIN / "kubernetes-validate", "--strict", *manifests, cwd=kits[0][0])
     assert done.returncode == 0, done.stdout + done.stderr
     passed = [line for line in done.stdout.splitlines() if " passed for resource " in line]

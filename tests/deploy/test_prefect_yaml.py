@@ -1,5 +1,5 @@
-"""prefect.yaml goes through Prefect's own `prefect deploy --all` code onto an ECS work pool, and a flow run of
-each deployment becomes the container arguments of a valid `dbt-ferry run`.
+"""deploy/ferry/prefect.yaml goes through Prefect's own `prefect deploy --all` code onto an ECS work pool, and a
+flow run of each deployment becomes the container arguments of a valid `dbt-ferry run`.
 
 The ECS work pool uses the base job template Prefect ships for prefect-aws's worker (no prefect-aws needed);
 the worker side is Prefect's own job configuration resolution, as a worker does it for a flow run.
@@ -19,6 +19,7 @@ from pydantic import ConfigDict
 from rich.console import Console
 
 from dbt_ferry.cli.run import run_cmd
+from dbt_ferry.deploy import layout
 from dbt_ferry.runtime.flow_run import is_worker_default_command
 from tests.deploy.conftest import Adoptable
 
@@ -40,7 +41,7 @@ def test_prefect_loader_reads_every_deployment(jaffle: Adoptable) -> None:
 
     jaffle.init()
     console = Console(file=io.StringIO(), width=200)
-    configs, actions = _load_deploy_configs_and_actions(jaffle.root / "prefect.yaml", console=console)
+    configs, actions = _load_deploy_configs_and_actions(jaffle.root / layout.PREFECT_FILE, console=console)
     assert console.file.getvalue() == ""  # type: ignore[attr-defined]  # no warning, no skipped section
     assert [c["name"] for c in configs] == [
         "jaffle-local",
@@ -72,7 +73,7 @@ async def _deploy_and_resolve(root: Path) -> dict[str, Any]:
 
     template = _ecs_base_job_template()
     console = Console(file=io.StringIO(), width=200)
-    configs, actions = _load_deploy_configs_and_actions(root / "prefect.yaml", console=console)
+    configs, actions = _load_deploy_configs_and_actions(root / layout.PREFECT_FILE, console=console)
     configs = [c for c in configs if c["work_pool"]["name"] != "dbt-ferry-local"]  # the ECS ones
     resolved: dict[str, Any] = {}
     async with get_client() as client:
@@ -94,7 +95,7 @@ async def _deploy_and_resolve(root: Path) -> dict[str, Any]:
                 await client.create_variable(variable)
         await _run_multi_deploy(
             configs, actions, deploy_all=True, console=console, is_interactive=lambda: False,
-            prefect_file=root / "prefect.yaml",
+            prefect_file=root / layout.PREFECT_FILE,
         )  # fmt: skip
         for config in configs:
             deployment = await client.read_deployment_by_name(f"dbt-ferry/{config['name']}")

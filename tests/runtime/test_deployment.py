@@ -1,5 +1,6 @@
-"""A Prefect deployment's flow run is the job: the `local` deployment of the prefect.yaml that `dbt-ferry init`
-writes, deployed with `prefect deploy`, run by a real `prefect worker start` on a process pool.
+"""A Prefect deployment's flow run is the job: the `local` deployment of the deploy/ferry/prefect.yaml that
+`dbt-ferry init` writes, deployed with `prefect deploy --prefect-file`, run by a real `prefect worker start` on a
+process pool.
 
 Everything is real: the Prefect test server, Prefect's own CLI for the pool, the deployment and its runs, a
 worker process that starts `dbt-ferry run` in the project folder, dbt-duckdb on the example project.
@@ -34,7 +35,7 @@ from prefect.client.schemas.objects import FlowRun
 from prefect.events.filters import EventFilter, EventNameFilter, EventOccurredFilter, EventRelatedFilter
 
 from dbt_ferry.config.loader import load_project
-from dbt_ferry.deploy import init_project
+from dbt_ferry.deploy import init_project, layout
 from dbt_ferry.release.package import package_release
 from dbt_ferry.release.publish import publish_release
 from dbt_ferry.storage.local import LocalStore
@@ -90,7 +91,7 @@ def deployed(prefect_api: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
     project = base / "shop"
     shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages", ".ferry"))
     init_project(project, environ={}, home=base)
-    assert "shop-local" in (project / "prefect.yaml").read_text()
+    assert "shop-local" in (project / layout.PREFECT_FILE).read_text()
     store = project / ".ferry" / "store"  # the local environment's store, as the project configures it
     _publish_first(project, store)
     env = {
@@ -109,7 +110,8 @@ def deployed(prefect_api: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
     deployed = Deployed(project, store, env, UUID(int=0))
     created = deployed.prefect("work-pool", "create", POOL, "--type", "process", "--overwrite")
     assert created.returncode == 0, created.stdout + created.stderr
-    done = deployed.prefect("deploy", "--name", "shop-local")
+    # As init says, from the project folder.
+    done = deployed.prefect("deploy", "--prefect-file", layout.PREFECT_FILE, "--name", "shop-local")
     assert done.returncode == 0, done.stdout + done.stderr
     with get_client(sync_client=True) as client:
         deployment = client.read_deployment_by_name(DEPLOYMENT)

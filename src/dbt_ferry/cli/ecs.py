@@ -35,7 +35,7 @@ _EPILOG = (
 
 @click.group("ecs")
 def ecs_group() -> None:
-    """Run releases on the environment's ECS cluster (the stack of deploy/cloudformation.yaml)."""
+    """Run releases on the environment's ECS cluster (the stack of deploy/ferry/cloudformation.yaml)."""
 
 
 def _started(task: StartedTask) -> None:

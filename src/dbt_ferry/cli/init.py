@@ -43,11 +43,15 @@ def render_result(result: InitResult) -> None:
     "local and ci are always added.",
 )
 @click.option("--region", metavar="REGION", help="AWS region of the cloud environments (default: $AWS_REGION).")
-@click.option("--force", is_flag=True, help="Rewrite generated files that differ from the templates.")
+@click.option(
+    "--force", is_flag=True, help="Rewrite the kit's files that differ from the templates (never any other file)."
+)
 def init_cmd(project_dir: str | None, environments: tuple[str, ...], region: str | None, force: bool) -> None:
-    """Adopt a dbt project: [tool.dbt-ferry] in pyproject.toml, profiles/<env>.yml, and the deployment kit
-    (Dockerfile, GitHub workflows, CloudFormation, prefect.yaml, Kubernetes jobs).
+    """Adopt a dbt project: [tool.dbt-ferry] and the packages it lacks in pyproject.toml, profiles/<env>.yml,
+    and the deployment kit in deploy/ferry/ (Dockerfile, prefect.yaml, CloudFormation, Kubernetes jobs) and
+    .github/workflows/dbt-ferry-ci.yml, dbt-ferry-cd.yml.
 
-    Existing configuration and profiles are never changed; run again, init changes nothing.
+    Existing configuration, profiles and the project's own files are never changed; run again, init changes
+    nothing.
     """
     render_result(init_project(project_dir, environments=environments, force=force, region=region))

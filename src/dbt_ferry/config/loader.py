@@ -23,6 +23,8 @@ from dbt_ferry.core.names import check_environment_name, clean_value
 
 SECTION = "tool.dbt-ferry"
 DEFAULT_ENVIRONMENTS = ("local", "ci")
+#: The command that adopts a project dbt-ferry has no configuration of (no pyproject.toml, no [tool.dbt-ferry]).
+ADOPT_COMMAND = "dbt-ferry init"
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,12 @@ class ProjectConfig:
     @property
     def source(self) -> str:
         return str(self.pyproject) if self.pyproject else f"{self.project_dir} (no pyproject.toml)"
+
+    @property
+    def configured(self) -> bool:
+        """Whether the project has a ``[tool.dbt-ferry]`` section (``dbt-ferry init`` writes one)."""
+        tool = self.pyproject_data.get("tool", {})
+        return isinstance(tool, Mapping) and "dbt-ferry" in tool
 
     @property
     def environment_names(self) -> list[str]:
@@ -131,9 +139,11 @@ def resolve_environment(
             f"configured environments: {known}",
         )
     if not project.environments and name not in DEFAULT_ENVIRONMENTS and not store_override:
+        adopt = "" if project.configured else f"run {ADOPT_COMMAND} --env {name} (it adds the environment), or "
         raise ConfigError(
             f"environment {name!r} is not configured in {project.source}",
-            f"add [{SECTION}.environments.{name}], use one of {', '.join(DEFAULT_ENVIRONMENTS)}, or set {ENV_STORE}",
+            f"{adopt}add [{SECTION}.environments.{name}], use one of {', '.join(DEFAULT_ENVIRONMENTS)}, "
+            f"or set {ENV_STORE}",
         )
     overlay = project.environments.get(name, {})
     merged = _merge({"ci": name == "ci"}, project.base)

@@ -3,7 +3,7 @@
 The task runs the image's entrypoint, ``dbt-ferry run``; the container's command is overridden with the
 arguments of this run (``--version 1.2.0 -- build --full-refresh``). Where the task runs comes, highest first,
 from the arguments, the ``DBT_FERRY_ECS_*`` environment variables below, then the Outputs of the environment's
-CloudFormation stack (``<project>-<env>``, as ``dbt-ferry init`` names it in deploy/cloudformation.yaml):
+CloudFormation stack (``<project>-<env>``, as ``dbt-ferry init`` names it in deploy/ferry/cloudformation.yaml):
 ``ClusterArn``, ``TaskDefinitionArn`` and ``NetworkConfiguration``. The stack is read only when something is
 missing. Every botocore exception stops here and becomes an :class:`EcsError`.
 """
@@ -44,6 +44,7 @@ from dbt_ferry.deploy.ecs_settings import (  # noqa: F401 - re-exported for call
     EcsTaskStoppedError,
     EcsWaitTimeoutError,
 )
+from dbt_ferry.deploy.layout import STACK_TEMPLATE
 from dbt_ferry.deploy.project import read_dbt_project, slug
 from dbt_ferry.storage.aws_session import aws_session
 
@@ -134,7 +135,7 @@ def _split(value: str | None) -> tuple[str, ...]:
 
 
 def default_stack_name(environment: str, project_dir: str | Path | None, environ: Mapping[str, str]) -> str:
-    """``<project>-<env>``: the stack name of deploy/cloudformation.yaml's deploy commands."""
+    """``<project>-<env>``: the stack name of the deploy commands in deploy/ferry/cloudformation.yaml."""
     try:
         project = read_dbt_project(project_dir_from(project_dir, environ))
     except ProjectError as exc:
@@ -186,7 +187,7 @@ def _session(region: str | None) -> boto3.session.Session:
 def stack_outputs(client: CloudFormationClient, stack: str) -> dict[str, str]:
     with _aws_errors(
         f"read the CloudFormation stack {stack}",
-        f"deploy deploy/cloudformation.yaml as {stack}, or pass --stack (${ENV_ECS_STACK}) or --cluster, "
+        f"deploy {STACK_TEMPLATE} as {stack}, or pass --stack (${ENV_ECS_STACK}) or --cluster, "
         "--task-definition, --subnet and --security-group",
     ):
         stacks = client.describe_stacks(StackName=stack)["Stacks"]
@@ -233,7 +234,7 @@ def resolve_target(
         if missing:
             raise EcsError(
                 f"the CloudFormation stack {stack} has no " + ", ".join(missing),
-                "pass them as options, or deploy the stack from deploy/cloudformation.yaml",
+                f"pass them as options, or deploy the stack from {STACK_TEMPLATE}",
             )
     if not (cluster and task_definition):  # pragma: no cover - the check above covers it
         raise EcsError("no cluster or task definition to run")

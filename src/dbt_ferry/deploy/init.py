@@ -1,10 +1,12 @@
 """``dbt-ferry init``: adopt an existing dbt project.
 
-Adds ``[tool.dbt-ferry]`` to pyproject.toml (creating the file when there is none), copies the project's dbt
-profile into ``profiles/<env>.yml`` for the environments that run it locally, and writes the deployment kit
-(:mod:`dbt_ferry.deploy.kit`). Everything is planned first and written only when the whole plan holds, so a
-refusal leaves nothing half-done. Run again, it changes nothing: configuration and profiles are never rewritten,
-and a generated file that differs from the template is kept unless ``force``.
+Adds ``[tool.dbt-ferry]`` to pyproject.toml (creating the file when there is none) and the packages the project
+lacks to its dependencies (:mod:`dbt_ferry.deploy.dependencies`), copies the project's dbt profile into
+``profiles/<env>.yml`` for the environments that run it locally, and writes the deployment kit
+(:mod:`dbt_ferry.deploy.kit`) where :mod:`dbt_ferry.deploy.layout` puts it, beside the project's own files.
+Everything is planned first and written only when the whole plan holds, so a refusal leaves nothing half-done.
+Run again, it changes nothing: configuration and profiles are never rewritten, and a kit file that differs from
+the template is kept unless ``force``; no other file is ever rewritten.
 """
 
 from __future__ import annotations
@@ -22,11 +24,13 @@ from dbt_ferry.config.models import EnvironmentConfig, S3StoreConfig
 from dbt_ferry.core.errors import ConfigError
 from dbt_ferry.core.names import check_environment_name
 from dbt_ferry.core.version import DBT_FERRY_VERSION
+from dbt_ferry.deploy import layout
+from dbt_ferry.deploy.dependencies import DependencyPlan, plan_dependencies, required_packages
 from dbt_ferry.deploy.kit import CloudEnv, KitSpec, kit_files
+from dbt_ferry.deploy.next_steps import next_steps
 from dbt_ferry.deploy.profiles import (
     ProfileLookup,
     SourceProfile,
-    adapter_package,
     display_path,
     find_profile,
     read_profile_file,
@@ -95,8 +99,8 @@ def init_project(
 
     ``environments`` are the cloud environments to add (S3 store, target of the same name; default ``pro``);
     ``local`` and ``ci`` are always there. ``region`` defaults to ``$AWS_REGION``, ``$AWS_DEFAULT_REGION``, then
-    us-east-1. ``force`` rewrites generated files that differ from the templates; it never touches
-    ``[tool.dbt-ferry]`` keys or profile files that exist.
+    us-east-1. ``force`` rewrites the kit's files (:mod:`dbt_ferry.deploy.layout`) that differ from the
+    templates; it never touches ``[tool.dbt-ferry]`` keys, dependencies, profile files or any other file.
     """
     env = os.environ if environ is None else environ
     home = home if home is not None else Path.home()
@@ -116,11 +120,12 @@ def init_project(
     )
 
     plan = _Plan()
-    configs = _plan_pyproject(plan, dbt, pyproject, original, data, wanted, region, source, home)
+    dependencies = plan_dependencies(dbt.root, original, data, required_packages(source))
+    configs = _plan_pyproject(plan, dbt, pyproject, dependencies, data, wanted, region, source, home)
     _plan_profiles(plan, dbt, configs, lookup, source, home)
     spec = _kit_spec(dbt, configs, region)
     _plan_kit(plan, kit_files(spec), force)
-    _next_steps(plan, dbt, spec)
+    plan.notes += next_steps(dbt, spec, dependencies)
     for path, content in plan.writes.items():
         _write(path, content)
     return InitResult(dbt.root, dbt.name, dbt.profile, list(configs), plan.outcomes, plan.notes)
@@ -133,13 +138,15 @@ def _plan_pyproject(
     plan: _Plan,
     dbt: DbtProject,
     path: Path,
-    original: str,
+    dependencies: DependencyPlan,
     data: dict[str, Any],
     wanted: list[str],
     region: str,
     source: SourceProfile | None,
     home: Path,
 ) -> dict[str, EnvironmentConfig]:
+    """``data`` is the file as it was; ``dependencies.text`` the file with the missing requirements added."""
+    original = dependencies.original
     tool = data.get("tool", {})
     section = tool.get("dbt-ferry")
     if section is not None and not isinstance(section, dict):
@@ -161,12 +168,15 @@ def _plan_pyproject(
             )
         )
     tables += [_environment_table(dbt, name, region, source, home) for name in adding]
-    text = append_tables(original, tables, str(path))
-    if tables:
+    text = append_tables(dependencies.text, tables, str(path))
+    if tables or dependencies.added:
         what = [f"[{'.'.join(t.name[:2])}]" for t in tables if len(t.name) <= 2]
         detail = ", ".join(what) + (" with " if what else "") + "environments " + ", ".join(adding)
+        details = [detail if adding else ", ".join(what)] if tables else []
+        if dependencies.added:
+            details.insert(0, f"{', '.join(dependencies.added)} in [project] dependencies")
         verb: Action = "created" if not original else "added"
-        plan.outcomes.append(FileOutcome(path, verb, detail if adding else ", ".join(what)))
+        plan.outcomes.append(FileOutcome(path, verb, "; ".join(details)))
         plan.writes[path] = text
     else:
         plan.outcomes.append(FileOutcome(path, "exists", "[tool.dbt-ferry] with environments " + ", ".join(existing)))
@@ -174,10 +184,6 @@ def _plan_pyproject(
 
 
 def _project_table(dbt: DbtProject, source: SourceProfile | None) -> Table:
-    dependencies = [f"dbt-ferry[job]>={DBT_FERRY_VERSION}"]
-    package = adapter_package(source.adapter_type if source else None)
-    if package:
-        dependencies.append(package)
     return Table(
         ("project",),
         {
@@ -185,7 +191,7 @@ def _project_table(dbt: DbtProject, source: SourceProfile | None) -> Table:
             "version": "0.1.0",
             "description": f"The dbt project {dbt.name}, released and run by dbt-ferry.",
             "requires-python": ">=3.11",
-            "dependencies": dependencies,
+            "dependencies": required_packages(source),
         },
         ["The release version is [project] version: bump it to publish a new release."],
     )
@@ -206,7 +212,7 @@ def _environment_table(dbt: DbtProject, name: str, region: str, source: SourcePr
         return Table(
             ("tool", "dbt-ferry", "environments", name),
             {**({"target": target} if target else {}), "ci": True},
-            ["Pull requests (.github/workflows/ci.yml): the same profile, copied into profiles/ci.yml."],
+            [f"Pull requests ({layout.CI_WORKFLOW}): the same profile, copied into profiles/ci.yml."],
         )
     bucket = f"{dbt.slug}-dbt-ferry-{slug(name, limit=31)}"[:63].rstrip("-")
     return Table(
@@ -222,7 +228,7 @@ def _environment_table(dbt: DbtProject, name: str, region: str, source: SourcePr
             "trust": {"state_key": f"alias/{dbt.slug}-dbt-ferry-{name}-state"},
         },
         [
-            f"On AWS (deploy/cloudformation.yaml): the bucket is a placeholder; profiles/{name}.yml holds the",
+            f"On AWS ({layout.STACK_TEMPLATE}): the bucket is a placeholder; profiles/{name}.yml holds the",
             f"dbt profile {dbt.profile} with a target {name}.",
         ],
         [
@@ -285,7 +291,8 @@ def _plan_profiles(
                 )
             plan.notes.append(
                 f"write {relative}: the dbt profile {dbt.profile} with a target {config.target or name} for {name} "
-                "(credentials through env_var(), never in the file); cd.yml stops until it exists"
+                f"(credentials through env_var(), never in the file); {layout.name(layout.CD_WORKFLOW)} stops until it "
+                "exists"
             )
             continue
         where = _where(origin.path, dbt, home)
@@ -346,32 +353,6 @@ def _plan_kit(plan: _Plan, files: dict[Path, str], force: bool) -> None:
             plan.outcomes.append(FileOutcome(path, "overwritten"))
         else:
             plan.outcomes.append(FileOutcome(path, "kept", "differs from what init writes; --force rewrites it"))
-
-
-def _next_steps(plan: _Plan, dbt: DbtProject, spec: KitSpec) -> None:
-    root = dbt.root
-    if spec.lock_file == "poetry.lock":
-        plan.notes.append("the workflows install with uv: move the project to uv (uv lock) or adapt ci.yml")
-    elif not (root / "uv.lock").is_file():
-        plan.notes.append("lock the dependencies: uv lock (ci.yml and cd.yml install from uv.lock)")
-    gitignore = root / ".gitignore"
-    ignored = gitignore.is_file() and ".ferry" in gitignore.read_text(encoding="utf-8", errors="replace")
-    if not ignored:
-        plan.notes.append("add .ferry/ to .gitignore (local store and build output)")
-    plan.notes.append(f"try it: dbt-ferry publish --env {LOCAL} --promote && dbt-ferry run --env {LOCAL}")
-    if spec.local_env:
-        pool = f"dbt-ferry-{spec.local_env}"
-        plan.notes.append(
-            f"schedule it with Prefect on this machine: prefect work-pool create {pool} --type process && "
-            f"prefect deploy --name {dbt.slug}-{spec.local_env} && prefect worker start --pool {pool}"
-        )
-    if spec.cloud:
-        plan.notes.append(
-            "on AWS: deploy deploy/cloudformation.yaml once per environment (commands at its top), then set the "
-            "repository variables listed at the top of .github/workflows/cd.yml"
-        )
-    else:
-        plan.notes.append("no environment has an S3 store: cd.yml, the stack and k8s were not written")
 
 
 def _write(path: Path, text: str) -> None:

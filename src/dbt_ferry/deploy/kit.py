@@ -1,8 +1,9 @@
 """The deployment kit of a project: Dockerfile, GitHub workflows, CloudFormation, prefect.yaml, Kubernetes jobs.
 
-Everything is computed from the project (:class:`~dbt_ferry.deploy.project.DbtProject`) and its resolved
-environments (:class:`KitSpec`); nothing is read from the network or the clock, so the same project always gives
-the same files.
+The files go where :mod:`dbt_ferry.deploy.layout` says (``deploy/ferry/``, ``.github/workflows/dbt-ferry-*.yml``),
+so they never collide with a project's own. Everything is computed from the project
+(:class:`~dbt_ferry.deploy.project.DbtProject`) and its resolved environments (:class:`KitSpec`); nothing is read
+from the network or the clock, so the same project always gives the same files.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from dbt_ferry.deploy import layout
 from dbt_ferry.deploy.project import DbtProject, ident, slug
 from dbt_ferry.deploy.render import (
     ACTION_PINS,
@@ -87,15 +89,15 @@ def kit_files(spec: KitSpec) -> dict[Path, str]:
     """Every generated file, by absolute path."""
     root, repo = spec.project.root, spec.project.repo_root
     files = {
-        root / "Dockerfile": render("Dockerfile", _common(spec)),
-        repo / ".github" / "workflows" / "ci.yml": _ci(spec),
-        root / "prefect.yaml": _prefect(spec),
+        root / layout.DOCKERFILE: render("Dockerfile", _common(spec)),
+        repo / layout.CI_WORKFLOW: _ci(spec),
+        root / layout.PREFECT_FILE: _prefect(spec),
     }
     if spec.cloud:
-        files[repo / ".github" / "workflows" / "cd.yml"] = _cd(spec)
-        files[root / "deploy" / "cloudformation.yaml"] = _cloudformation(spec)
-        files[root / "deploy" / "k8s" / "job.yaml"] = _k8s(spec, "k8s/job.yaml")
-        files[root / "deploy" / "k8s" / "cronjob.yaml"] = _k8s(spec, "k8s/cronjob.yaml")
+        files[repo / layout.CD_WORKFLOW] = _cd(spec)
+        files[root / layout.STACK_TEMPLATE] = _cloudformation(spec)
+        files[root / layout.K8S_JOB] = _k8s(spec, "k8s/job.yaml")
+        files[root / layout.K8S_CRONJOB] = _k8s(spec, "k8s/cronjob.yaml")
     return files
 
 
@@ -107,6 +109,16 @@ def _common(spec: KitSpec) -> dict[str, str]:
         "uv_version": UV_VERSION,
         "prefect_version": PREFECT_VERSION,
         "dbt_ferry_version": spec.dbt_ferry_version,
+        # The kit's own paths, as its files name one another (the project folder's; workflows: the repository's).
+        "dockerfile_path": layout.DOCKERFILE,
+        "prefect_file": layout.PREFECT_FILE,
+        "stack_template": layout.STACK_TEMPLATE,
+        "k8s_job": layout.K8S_JOB,
+        "k8s_cronjob": layout.K8S_CRONJOB,
+        "ci_workflow": layout.CI_WORKFLOW,
+        "cd_workflow": layout.CD_WORKFLOW,
+        "ci_workflow_name": layout.name(layout.CI_WORKFLOW),
+        "cd_workflow_name": layout.name(layout.CD_WORKFLOW),
         **ACTION_PINS,
     }
 
@@ -152,7 +164,7 @@ def _watched_paths(spec: KitSpec) -> list[str]:
     for profile in spec.profile_paths:
         folder = profile.rsplit("/", 1)[0] if "/" in profile else None
         paths.append(f"{prefix}{folder}/**" if folder else f"{prefix}{profile}")
-    paths += [f"{prefix}Dockerfile", ".github/workflows/cd.yml"]
+    paths += [f"{prefix}{layout.DOCKERFILE}", layout.CD_WORKFLOW]
     return list(dict.fromkeys(paths))
 
 
@@ -177,8 +189,9 @@ def _cd(spec: KitSpec) -> str:
                     "env_profile_repo": f"{spec.repo_prefix}{env.profile_path}",
                     "env_target": env.target or "of its profile",
                     "var_prefix": env.var_prefix,
-                    "docker_context": spec.project.path_in_repo,
-                    "dockerfile": f"{spec.repo_prefix}Dockerfile",
+                    # The image holds no project file: its context is the kit's folder alone.
+                    "docker_context": f"{spec.repo_prefix}{layout.KIT_DIR}",
+                    "dockerfile_repo": f"{spec.repo_prefix}{layout.DOCKERFILE}",
                 },
             )
         )
@@ -207,7 +220,7 @@ def _cloudformation(spec: KitSpec) -> str:
     commands = []
     for env in spec.cloud:
         commands += [
-            f"#   aws cloudformation deploy --template-file deploy/cloudformation.yaml --stack-name "
+            f"#   aws cloudformation deploy --template-file {layout.STACK_TEMPLATE} --stack-name "
             f"{spec.project.slug}-{env.slug} \\",
             f"#     --region {env.region} --capabilities CAPABILITY_IAM "
             f"--parameter-overrides EnvironmentName={env.name} \\",
@@ -240,7 +253,7 @@ def _prefect(spec: KitSpec) -> str:
         local_help = [
             f"# On this machine (the {spec.local_env} environment), from the project folder, once:",
             f"#   prefect work-pool create {pool} --type process",
-            f"#   prefect deploy --name {spec.project.slug}-{spec.local_env}",
+            f"#   prefect deploy --prefect-file {layout.PREFECT_FILE} --name {spec.project.slug}-{spec.local_env}",
             "# then keep a worker running (in the project's environment, where `dbt-ferry` is on PATH):",
             f"#   prefect worker start --pool {pool}",
             "#",
@@ -254,8 +267,8 @@ def _prefect(spec: KitSpec) -> str:
     help_lines = []
     if spec.cloud:
         help_lines = [
-            "# On AWS, before `prefect deploy --all`, once per environment: create the pool and load the stack's",
-            "# outputs into Prefect variables (the network configuration is JSON, which a variable keeps as such):",
+            "# On AWS, once per environment, from the project folder: create the pool and load the stack's outputs",
+            "# into Prefect variables (the network configuration is JSON, which a variable keeps as such):",
             '#   out() { aws cloudformation describe-stacks --stack-name "$1" --query '
             "\"Stacks[0].Outputs[?OutputKey=='$2'].OutputValue\" --output text; }",
         ]
@@ -296,6 +309,8 @@ def _prefect(spec: KitSpec) -> str:
                 },
             )
         )
+    if spec.cloud:
+        help_lines += ["# then deploy them all:", f"#   prefect deploy --prefect-file {layout.PREFECT_FILE} --all"]
     return render(
         "prefect.yaml",
         {

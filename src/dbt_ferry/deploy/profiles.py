@@ -55,6 +55,12 @@ class SourceProfile:
         kind = output.get("type") if isinstance(output, dict) else None
         return str(kind) if kind else None
 
+    @property
+    def adapter_types(self) -> list[str]:
+        """The adapter type of every target, the default target's first, each once (Jinja ones left out)."""
+        kinds = [self.adapter_type, *(o.get("type") for o in self.outputs.values() if isinstance(o, dict))]
+        return list(dict.fromkeys(str(k) for k in kinds if k and "{{" not in str(k)))
+
 
 def candidate_files(project_dir: Path, environ: Mapping[str, str], home: Path) -> list[Path]:
     """Where dbt looks for profiles.yml, in its order: $DBT_PROFILES_DIR, the project, ~/.dbt."""

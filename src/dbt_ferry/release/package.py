@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from dbt_ferry.config.loader import ProjectConfig, resolve_environment
+from dbt_ferry.config.loader import ADOPT_COMMAND, ProjectConfig, resolve_environment
 from dbt_ferry.config.models import EnvironmentConfig
 from dbt_ferry.core.archive import write_archive
 from dbt_ferry.core.checksums import CHUNK_SIZE, chunk_digests, sha256_file
@@ -108,9 +108,14 @@ def package_release(config: ProjectConfig, out: Path | None = None, *, with_env:
     environments = _environments(config)
     profiles = _profiles(root, environments)
     if not profiles:
+        adopt = (
+            ""
+            if config.configured
+            else f"run {ADOPT_COMMAND} (it copies your dbt profile into profiles/local.yml and profiles/ci.yml), or "
+        )
         raise ProjectError(
             f"no profile file found for any environment in {root}",
-            "write profiles/<env>.yml for each environment (or set the environment's 'profiles' path)",
+            f"{adopt}write profiles/<env>.yml for each environment (or set the environment's 'profiles' path)",
         )
     contents = _contents(root, environments, profiles)
     contents.check()

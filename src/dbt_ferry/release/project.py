@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from dbt_ferry.config.loader import ProjectConfig
+from dbt_ferry.config.loader import ADOPT_COMMAND, ProjectConfig
 from dbt_ferry.core.errors import ProjectError
 from dbt_ferry.core.names import parse_version
 from dbt_ferry.core.version import DBT_CORE_SUPPORTED, dbt_core_supported
@@ -48,17 +48,20 @@ def _version(config: ProjectConfig) -> str:
     if config.pyproject is None:
         raise ProjectError(
             f"no pyproject.toml in {config.project_dir}",
-            'create one with [project] name and version (e.g. version = "0.1.0")',
+            f"run {ADOPT_COMMAND} to adopt the project (it writes pyproject.toml with [project] version and "
+            '[tool.dbt-ferry]), or create one with [project] name and version (e.g. version = "0.1.0")',
         )
     project = data.get("project", {})
     poetry = data.get("tool", {}).get("poetry", {})
     raw = project.get("version") or poetry.get("version")
     if not raw:
         dynamic = "version" in project.get("dynamic", [])
+        adopt = not config.configured and "project" not in data and "poetry" not in data.get("tool", {})
         raise ProjectError(
             f"{config.pyproject} sets no release version"
             + (" (it is dynamic, which dbt-ferry cannot read)" if dynamic else ""),
-            'set [project] version = "X.Y.Z" (or [tool.poetry] version)',
+            (f"run {ADOPT_COMMAND} to adopt the project (it adds [project] and [tool.dbt-ferry]), or " if adopt else "")
+            + 'set [project] version = "X.Y.Z" (or [tool.poetry] version)',
         )
     parse_version(str(raw))
     return str(raw)
