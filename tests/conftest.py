@@ -132,3 +132,23 @@ def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, s
         logger.setLevel(level)
     captured = capsys.readouterr()
     return code, captured.out, captured.err
+
+
+@pytest.fixture(autouse=True)
+def _log_handlers_write_to_this_test() -> Iterator[None]:
+    """A stream handler that Prefect (or the CLI) put on a logger during an earlier test writes to that test's
+    captured stderr, closed since: every record would then print "--- Logging error ---" into this test's output.
+    Point such handlers at the current stderr."""
+    import logging
+    import sys
+
+    loggers = [
+        logging.getLogger(),
+        *(v for v in logging.Logger.manager.loggerDict.values() if isinstance(v, logging.Logger)),
+    ]
+    for logger in loggers:
+        for handler in logger.handlers:
+            stream = getattr(handler, "stream", None)
+            if isinstance(handler, logging.StreamHandler) and getattr(stream, "closed", False):
+                handler.setStream(sys.stderr)
+    yield

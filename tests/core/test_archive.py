@@ -149,6 +149,7 @@ def test_malicious_archives_are_refused(
     escaped = {p for p in _snapshot(outside) - before if not p.startswith("target")}
     assert escaped == set()
     assert (outside / "secret.txt").read_text() == "keep me"
+    assert not target.exists() or list(target.iterdir()) == []  # nothing half-extracted stays
 
 
 @pytest.mark.parametrize("native", EXTRACTORS)
@@ -245,6 +246,8 @@ GOOD = member("ok.txt", b"fine")
         (pax(b"10 path=a\n\x00") + member(), IntegrityError, "malformed pax header"),
         (pax(b"8 patha\n") + member(), IntegrityError, "no '='"),
         (pax([("size", "0x10")]) + member(), IntegrityError, "invalid pax size"),
+        (pax([("size", "600")]) + member("m") + bytes(1024), UnsafeArchiveError, "pax size 600 that is not its header"),
+        (pax([("size", "0")]) + member("m", b"hidden member"), UnsafeArchiveError, "pax size 0 that is not"),
         (pax([("path", b"\xff")]) + member(), UnsafeArchiveError, "not UTF-8"),
         (header("big", b"x", 100_000), UnsafeArchiveError, "more than allowed"),
         (pax([("path", "a")]) + END, IntegrityError, "followed by no member"),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import stat
 import tarfile
 from collections.abc import Iterable
@@ -161,10 +162,28 @@ def extract_stream(stream: BinaryIO, dest: Path, *, native: bool | None = None) 
     ``dest`` is created if missing. Members are written by GNU tar when it is found (``native=None``) or
     asked for (``native=True``), else in Python (``native=False``). GNU tar only extracts into an empty
     directory, where the checked headers are all there is: into one that holds anything, Python extracts,
-    checking the filesystem as it goes. On refusal an :class:`UnsafeArchiveError` is raised; the caller owns
-    cleaning ``dest`` (extract into a fresh directory).
+    checking the filesystem as it goes. On refusal an :class:`UnsafeArchiveError` is raised, and a ``dest`` that
+    was new or empty is left as it was (removed, or emptied); into a folder that held files, what was extracted
+    before the refusal stays (extract into a fresh directory).
     """
+    fresh = not dest.exists()
     dest.mkdir(parents=True, exist_ok=True)
+    empty = fresh or not any(dest.iterdir())
+    try:
+        return _extract_stream(stream, dest, native)
+    except BaseException:
+        if fresh:
+            shutil.rmtree(dest, ignore_errors=True)
+        elif empty:
+            for child in list(dest.iterdir()):
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child, ignore_errors=True)
+                else:
+                    child.unlink(missing_ok=True)
+        raise
+
+
+def _extract_stream(stream: BinaryIO, dest: Path, native: bool | None) -> list[str]:
     root = Path(os.path.realpath(dest))
     tar = None if native is False else find_gnu_tar()
     if native and tar is None:

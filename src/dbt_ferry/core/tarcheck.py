@@ -7,8 +7,9 @@ POSIX tar, the one :func:`dbt_ferry.core.archive.write_archive` writes:
 
 - ``ustar`` headers with the POSIX magic, octal numbers only (no base-256), a valid checksum, mode bits no
   higher than ``0o777``; regular files, directories, symbolic links and hard links;
-- per-file pax headers (``x``) with the keys ``path``, ``linkpath``, ``size`` and the owner/time keys an
-  extractor is told to ignore; no global (``g``) headers, no GNU long names or sparse files, no xattrs;
+- per-file pax headers (``x``) with the keys ``path``, ``linkpath``, ``size`` (only equal to the header's own
+  size field: extractors disagree on which one wins) and the owner/time keys an extractor is told to ignore;
+  no global (``g``) headers, no GNU long names or sparse files, no xattrs;
 - names of plain components (an optional leading ``./``, a trailing ``/`` only on directories), none of them
   ``..``; each path appears once (directories may repeat), and no member lies under an earlier symbolic link
   or under a non-directory;
@@ -219,7 +220,14 @@ class TarChecker:
                 raise UnsafeArchiveError("archive has two pax headers for one member")
             header.name = records.get("path", header.name)
             header.linkname = records.get("linkpath", header.linkname)
-            header.size = int(records.get("size", header.size))
+            if "size" in records and int(records["size"]) != header.size:
+                # Extractors differ on which size wins (GNU tar and Python's tarfile read member boundaries
+                # differently then): a size the ustar field does not also hold is refused, so that every
+                # extractor sees the members this checker saw. write_archive writes no member of 8 GiB or more.
+                raise UnsafeArchiveError(
+                    f"archive member {header.name} has a pax size {records['size']} that is not its header's "
+                    f"{header.size}"
+                )
         self._accept(header)
         return used
 
