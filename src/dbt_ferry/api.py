@@ -30,6 +30,7 @@ from dbt_ferry.release.contents import CodeContents
 from dbt_ferry.release.fetch import FetchedRelease, fetch_release
 from dbt_ferry.release.package import BuiltRelease, list_contents, package_release
 from dbt_ferry.release.publish import PublishResult, promote_release, publish_release
+from dbt_ferry.release.trust import release_trust
 from dbt_ferry.runtime.spec import JobRequest
 from dbt_ferry.storage import open_store
 
@@ -103,7 +104,13 @@ def publish(
     target = open_environment(env, project_dir, store=store)
     built = BuiltRelease.load(Path(from_dir)) if from_dir else package_release(target.project, with_env=with_env)
     return publish_release(
-        target.store, built, environment=target.config.name, promote=promote, force=force, progress=progress
+        target.store,
+        built,
+        environment=target.config.name,
+        promote=promote,
+        force=force,
+        progress=progress,
+        trust=release_trust(target.config),
     )
 
 
@@ -145,6 +152,7 @@ def fetch(
         with_env=with_env,
         cache_dir=Path(cache_dir) if cache_dir else None,
         progress=progress,
+        trust=release_trust(target.config),
     )
 
 

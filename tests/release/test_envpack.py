@@ -81,12 +81,11 @@ def test_env_pack_runs_from_a_new_path_and_is_cached(shop: Path, tmp_path: Path)
     assert 'raise UnsafeArchiveError(f"archive member with an empty or invalid name' in probe.stderr
 
     # A warm host: the second fetch does not download or unpack the env pack again.
-    marker = first.env_dir / "marker"
-    marker.write_text("still here")
+    unpacked = (first.env_dir / "pyvenv.cfg").stat().st_ino  # the same file, not one unpacked again
     transferred.clear()
     second = fetch_release(store, "local", tmp_path / "run2", cache_dir=cache, progress=transferred.append)
     assert second.env_dir == first.env_dir
-    assert marker.read_text() == "still here"
+    assert (second.env_dir / "pyvenv.cfg").stat().st_ino == unpacked
     assert sum(transferred) < pack.size
 
 

@@ -18,6 +18,7 @@ from prefect.client.schemas.filters import (
 )
 from prefect.logging.handlers import APILogWorker
 
+from dbt_ferry.core.errors import DbtUsageError
 from dbt_ferry.runtime.steps import needs_deps
 from tests.runtime.conftest import RunJob
 
@@ -125,9 +126,10 @@ def test_jinja_compilation_error_exits_2(run_job: RunJob, shop: Path) -> None:
 
 
 def test_unknown_target_exits_2(run_job: RunJob) -> None:
-    report = run_job(target="nowhere")
-    assert report.exit_code == 2
-    assert report.error and "nowhere" in report.error
+    with pytest.raises(DbtUsageError) as raised:  # before the flow starts (tests/runtime/test_preflight.py)
+        run_job(target="nowhere")
+    assert raised.value.exit_code == 2
+    assert "the target 'nowhere' is not in the profile 'shop'" in raised.value.message
 
 
 def test_selection_matching_nothing_exits_2(run_job: RunJob) -> None:

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from dbt_ferry.config.models import ENVIRONMENT_KEYS, EnvironmentConfig, StoreConfig
 from dbt_ferry.config.store_url import parse_store_url
-from dbt_ferry.core.constants import ENV_ENVIRONMENT, ENV_PROJECT_DIR, ENV_STORE, ENV_TARGET
+from dbt_ferry.core.constants import ENV_ENVIRONMENT, ENV_PROJECT_DIR, ENV_RELEASE_KEY, ENV_STORE, ENV_TARGET
 from dbt_ferry.core.errors import ConfigError
 from dbt_ferry.core.names import check_environment_name, clean_value
 
@@ -151,6 +151,9 @@ def resolve_environment(
     target = overrides.target or env.get(ENV_TARGET)
     if target:
         merged["target"] = clean_value(target)
+    release_key = env.get(ENV_RELEASE_KEY)
+    if release_key and clean_value(release_key):  # the container's own setting: the release cannot unset it
+        merged["trust"] = {**merged.get("trust", {}), "release_key": clean_value(release_key)}
     store: StoreConfig | None = None
     if store_override:
         store = parse_store_url(store_override)

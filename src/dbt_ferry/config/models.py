@@ -170,6 +170,9 @@ class TrustConfig(_Frozen):
     #: publishes with, and verifies before it uses state. Without it, state in a local store is trusted by its
     #: digests and state in any other store is not used.
     state_key: str | None = Field(default=None, min_length=1)
+    #: An AWS KMS asymmetric key (ECC_NIST_P256, SIGN_VERIFY) that ``publish`` signs release.json with; every
+    #: fetch of the environment then refuses a release not signed with it. Without it, checksums only.
+    release_key: str | None = Field(default=None, min_length=1)
 
 
 class EnvironmentConfig(_Frozen):

@@ -10,6 +10,7 @@ ENV_CACHE_DIR = "DBT_FERRY_CACHE_DIR"
 ENV_DEBUG = "DBT_FERRY_DEBUG"
 ENV_WORK_DIR = "DBT_FERRY_WORK_DIR"
 ENV_NO_PREFECT = "DBT_FERRY_NO_PREFECT"
+ENV_RELEASE_KEY = "DBT_FERRY_RELEASE_KEY"
 
 #: What each variable does, for ``--help`` and the README.
 ENVIRONMENT_VARIABLES: dict[str, str] = {
@@ -19,6 +20,7 @@ ENVIRONMENT_VARIABLES: dict[str, str] = {
     ENV_TARGET: "dbt target, overriding the environment's configured target",
     ENV_CACHE_DIR: "where unpacked environment packs are cached (default: ~/.cache/dbt-ferry)",
     ENV_DEBUG: "set to 1 to show tracebacks on errors, like --debug",
-    ENV_WORK_DIR: "parent folder of the runs' work directories dbt-ferry-ENV/ (default: the system's temporary folder)",
+    ENV_WORK_DIR: "parent folder of the runs' work directories dbt-ferry-ENV-DIGEST/ (default: the temporary folder)",
     ENV_NO_PREFECT: "set to 1 to run jobs without Prefect, like --no-prefect",
+    ENV_RELEASE_KEY: "the KMS key releases must be signed with (trust.release_key), set outside the release",
 }

@@ -53,8 +53,26 @@ class Artifact(_Frozen):
         return self
 
 
+class Signature(_Frozen):
+    """A signature over a record's canonical JSON (the record without its signature)."""
+
+    key: str
+    algorithm: str
+    value: str
+
+
+_ARTIFACT_NAME = re.compile(r"[A-Za-z0-9_.+-]+(/[A-Za-z0-9_.+-]+)*")
+_ENV_NAME = re.compile(r"[a-z][a-z0-9_-]{0,62}")
+
+
 class ReleaseManifest(_Frozen):
-    """What ``release.json`` holds: who built what, and every artifact's size and checksum."""
+    """What ``release.json`` holds: who built what, and every artifact's size and checksum.
+
+    Read strictly: besides its shape, every field must make sense (a commit is hex, an account id 12 digits, a
+    profile artifact names its environment, the ``build_id`` is the digest of the artifacts it lists), so that a
+    changed byte is refused rather than believed. What it cannot prove without a signature is who wrote it:
+    with ``trust.release_key``, ``signature`` does (:mod:`dbt_ferry.release.trust`).
+    """
 
     format: int = FORMAT_VERSION
     project: str
@@ -69,6 +87,38 @@ class ReleaseManifest(_Frozen):
     #: environment name -> AWS account id, so that a container can tell its environment from STS.
     aws_accounts: dict[str, str] = Field(default_factory=dict)
     artifacts: tuple[Artifact, ...]
+    #: The publisher's signature over :meth:`payload`, with ``trust.release_key``.
+    signature: Signature | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ReleaseManifest:
+        _check(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", self.project), f"project name {self.project!r}")
+        _check(_pep440(self.version), f"version {self.version!r}")
+        _check(re.fullmatch(r"[0-9a-f]{16}", self.build_id), f"build_id {self.build_id!r}")
+        _check(self.git_commit is None or re.fullmatch(r"[0-9a-f]{7,64}", self.git_commit), "git_commit")
+        _check(self.dbt_version is None or _pep440(self.dbt_version), f"dbt_version {self.dbt_version!r}")
+        _check(re.fullmatch(r"3\.\d{1,2}", self.python_version), f"python_version {self.python_version!r}")
+        _check(_pep440(self.dbt_ferry_version), f"dbt_ferry_version {self.dbt_ferry_version!r}")
+        for name, account in self.aws_accounts.items():
+            _check(_ENV_NAME.fullmatch(name) and re.fullmatch(r"\d{12}", account), f"aws_accounts entry {name!r}")
+        names = [a.name for a in self.artifacts]
+        _check(len(names) == len(set(names)), "artifact names (one appears twice)")
+        for artifact in self.artifacts:
+            _check(_ARTIFACT_NAME.fullmatch(artifact.name) and ".." not in artifact.name.split("/"),
+                   f"artifact name {artifact.name!r}")  # fmt: skip
+            if artifact.kind == "profile":
+                env = artifact.environment or ""
+                _check(_ENV_NAME.fullmatch(env) and artifact.name == f"profiles/{env}.yml",
+                       f"profile artifact {artifact.name!r}")  # fmt: skip
+            if artifact.kind == "env":
+                _check(artifact.python and artifact.platform, f"env pack {artifact.name!r} (python, platform)")
+        _check(self.build_id == build_id(self.artifacts), f"build_id {self.build_id} (not that of its artifacts)")
+        return self
+
+    def payload(self) -> bytes:
+        """What a signature is over: the manifest without its signature, as canonical JSON."""
+        data = self.model_dump(mode="json", exclude={"signature"}, exclude_none=True)
+        return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
 
     def artifact(self, name: str) -> Artifact | None:
         return next((a for a in self.artifacts if a.name == name), None)
@@ -89,9 +139,24 @@ class ReleaseManifest(_Frozen):
             return cls.model_validate_json(data)
         except ValidationError as exc:
             raise IntegrityError(
-                f"{where} is not a valid release manifest: {exc.errors()[0]['msg']}",
+                f"{where} is not a valid release manifest: {exc.errors()[0]['msg'].removeprefix('Value error, ')}",
                 "publish the release again with --force",
             ) from None
+
+
+def _pep440(text: str) -> bool:
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        Version(text)
+    except InvalidVersion:
+        return False
+    return True
+
+
+def _check(ok: object, what: str) -> None:
+    if not ok:
+        raise ValueError(f"invalid {what}")
 
 
 def build_id(artifacts: tuple[Artifact, ...] | list[Artifact]) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dbt_ferry.core.errors import ReleaseNotFoundError, StoreNotFoundError
+from dbt_ferry.core.errors import IntegrityError, ReleaseNotFoundError, StoreNotFoundError
 from dbt_ferry.core.manifest import MANIFEST_NAME, Channel, ReleaseManifest
 from dbt_ferry.core.names import channel_key, release_prefix, version_sort_key
 from dbt_ferry.core.store import ArtifactStore
@@ -42,7 +42,12 @@ def read_manifest(store: ArtifactStore, version: str) -> ReleaseManifest:
         data = store.read_bytes(key)
     except StoreNotFoundError:
         raise ReleaseNotFoundError(f"version {version} not found in {store.url}", _listing(store)) from None
-    return ReleaseManifest.from_json(data, f"{store.url}/{key}")
+    manifest = ReleaseManifest.from_json(data, f"{store.url}/{key}")
+    if manifest.version != version:
+        raise IntegrityError(
+            f"{store.url}/{key} describes version {manifest.version}, not {version}", "publish the release again"
+        )
+    return manifest
 
 
 def read_channel(store: ArtifactStore, environment: str) -> Channel | None:

@@ -20,6 +20,7 @@ from dbt_ferry.core.store import ArtifactStore, ProgressCallback
 from dbt_ferry.release.catalog import artifact_key, channel_version, read_manifest
 from dbt_ferry.release.envpack import current_platform, current_python, env_changed, unpack_env
 from dbt_ferry.release.package import CODE_ARCHIVE
+from dbt_ferry.release.trust import ReleaseTrust
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +156,7 @@ def fetch_release(
     with_env: bool = True,
     cache_dir: Path | None = None,
     progress: ProgressCallback | None = None,
+    trust: ReleaseTrust | None = None,
 ) -> FetchedRelease:
     """Fetch ``version`` (default: the channel's) for ``environment`` into ``dest``.
 
@@ -166,6 +168,8 @@ def fetch_release(
     _check_dest(dest)
     version = version or channel_version(store, environment)
     manifest = read_manifest(store, version)
+    if trust is not None:
+        trust.check(manifest, store.url)  # before any artifact is downloaded
     files, env_pack = _select(manifest, environment, with_env)
     dest.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{dest.name}.fetch-", dir=dest.parent))

@@ -18,6 +18,7 @@ from dbt_ferry.core.names import channel_key, release_prefix
 from dbt_ferry.core.store import ArtifactStore, ProgressCallback
 from dbt_ferry.release.catalog import artifact_key, manifest_key, read_channel, read_manifest
 from dbt_ferry.release.package import BuiltRelease
+from dbt_ferry.release.trust import ReleaseTrust
 
 log = logging.getLogger(__name__)
 
@@ -69,15 +70,20 @@ def publish_release(
     promote: bool = False,
     force: bool = False,
     progress: ProgressCallback | None = None,
+    trust: ReleaseTrust | None = None,
 ) -> PublishResult:
-    """Upload ``built`` to ``store``; refuse to change a published version unless ``force``."""
-    manifest = built.manifest
+    """Upload ``built`` to ``store``; refuse to change a published version unless ``force``. With ``trust``, the
+    release.json written is signed (an unchanged release published unsigned before is signed now)."""
+    manifest = trust.sign(built.manifest) if trust is not None else built.manifest
     version = manifest.version
     existing = _existing(store, version)
     status: PublishStatus = "published"
     if existing is not None:
         if existing.build_id == manifest.build_id:
             status = "unchanged"
+            if trust is not None and existing.signature is None:
+                store.write_bytes(manifest_key(version), manifest.to_json())
+                log.info("signed the published release %s with %s", version, trust.key_id)
         elif not force:
             raise _conflict(store, manifest, existing)
         else:

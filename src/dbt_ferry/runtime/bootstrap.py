@@ -27,6 +27,7 @@ from dbt_ferry.core.names import clean_value
 from dbt_ferry.core.store import ArtifactStore
 from dbt_ferry.release.catalog import published_versions, read_channel, read_manifest
 from dbt_ferry.release.fetch import FetchedRelease, fetch_release
+from dbt_ferry.release.trust import release_trust
 from dbt_ferry.runtime.flow_run import FlowRunRecord, PrefectApi, is_worker_default_command, worker_flow_run
 from dbt_ferry.runtime.mode import uses_prefect
 from dbt_ferry.runtime.parameters import RunParameters
@@ -144,14 +145,18 @@ def _prepare(
     work = acquire_work_dir(name, store.url, request.work_dir or os.environ.get(ENV_WORK_DIR))
     work_root = work.path
     try:
+        trust = release_trust(env)
         fetched = fetch_release(
-            store, name, work_root / "project", version=version, cache_dir=cache_dir, with_env=with_env
+            store, name, work_root / "project", version=version, cache_dir=cache_dir, with_env=with_env, trust=trust
         )
         # The release's own configuration is authoritative from here on; flags and variables still win.
         released = load_project(fetched.project_dir)
         final_env: EnvironmentConfig = resolve_environment(
             released, name, Overrides(store=store_url or _url_of(store_config), target=request.target)
         )
+        released_trust = release_trust(final_env)
+        if released_trust is not None and released_trust != trust:
+            released_trust.check(fetched.manifest, store.url)  # the release asks for a signature: it must have it
         state_dir = _other_state(request, released, work_root)
         target, target_type = check_target(
             fetched.project_dir, final_env.target, where=f"profiles/{name}.yml of release {fetched.manifest.version}"
