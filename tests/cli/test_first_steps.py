@@ -38,3 +38,38 @@ def test_a_store_folder_that_does_not_exist_is_not_an_empty_store(
     code, out, _ = run_cli(capsys, "releases", "--env", "local", "--project-dir", str(shop), "--store", str(empty))
     assert code == 0
     assert out == f"No releases in {empty}\n"
+
+
+@pytest.mark.parametrize(
+    ("store", "message"),
+    [
+        ("s3:/bucket/x", "store 's3:/bucket/x' is not a folder and not a store URL dbt-ferry reads"),
+        ("s3:bucket", "is not a folder and not a store URL"),
+        ("file://", "store 'file://' names no folder"),
+    ],
+)
+def test_a_store_url_that_is_wrong_is_not_a_local_folder(
+    shop: Path, capsys: pytest.CaptureFixture[str], store: str, message: str
+) -> None:
+    code, _, err = run_cli(capsys, "publish", "--env", "local", "--project-dir", str(shop), "--store", store)
+    assert code == 3
+    assert message in err
+    assert not (shop / "s3:").exists()
+    assert not (shop / "releases").exists()
+
+
+@pytest.mark.parametrize("version", ["", "  ", "../../etc", "1.0.0/../2"])
+def test_a_version_that_is_empty_or_a_path_is_refused(
+    shop: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], version: str
+) -> None:
+    store = str(tmp_path / "store")
+    assert (
+        run_cli(capsys, "publish", "--env", "local", "--project-dir", str(shop), "--store", store, "--promote")[0] == 0
+    )
+    code, _, err = run_cli(
+        capsys, "fetch", "--env", "local", "--project-dir", str(shop), "--store", store, "--dest",
+        str(tmp_path / "dest"), "--no-env", "--version", version,
+    )  # fmt: skip
+    assert code == 5, err
+    assert "published versions: 1.0.0" in err or "the release version given is empty" in err
+    assert not (tmp_path / "dest").exists()

@@ -109,7 +109,12 @@ def publish_cmd(
             store=store,
             progress=progress,
         )
-    verb = {"published": "Published", "unchanged": "Already published (identical)", "replaced": "Replaced"}
+    verb = {
+        "published": "Published",
+        "unchanged": "Already published (identical)",
+        "replaced": "Replaced",
+        "uploaded again": "Uploaded again (identical build, every artifact rewritten)",
+    }
     out.print(f"{verb[result.status]} {_describe(result.manifest)} in {result.store_url}")
     if result.promoted:
         previous = f" (was {result.promoted.previous})" if result.promoted.previous else ""
@@ -136,6 +141,10 @@ def releases_cmd(env: str | None, project_dir: str | None, store: str | None) ->
         table.add_column(column, no_wrap=True)
     for entry in entries:
         m = entry.manifest
+        if m is None:
+            marker = f"→ {target.config.name}" if entry.current else ""
+            table.add_row(marker, entry.version, "unreadable", entry.problem or "", "", "", "")
+            continue
         table.add_row(
             f"→ {target.config.name}" if entry.current else "",
             m.version,

@@ -26,7 +26,17 @@ def parse_store_url(raw: str) -> StoreConfig:
             raise ConfigError(f"store {text!r} does not name a valid S3 bucket", "use s3://BUCKET/PREFIX") from None
     if text.startswith("file://"):
         parsed = urlparse(text)
-        return LocalStoreConfig(path=unquote(parsed.netloc + parsed.path))
+        path = unquote(parsed.netloc + parsed.path)
+        if not path:
+            raise ConfigError(f"store {text!r} names no folder", "use file:///absolute/path")
+        return LocalStoreConfig(path=path)
+    scheme = text.split(":", 1)[0]
+    if ":" in text and scheme.isalnum() and len(scheme) > 1 and "/" not in scheme:
+        # s3:/bucket, s3:bucket, gs:// ...: a URL that is wrong, never a local folder named "s3:".
+        raise ConfigError(
+            f"store {text!r} is not a folder and not a store URL dbt-ferry reads",
+            "use a folder, file://PATH or s3://BUCKET/PREFIX (two slashes)",
+        )
     if "://" in text:
         raise ConfigError(
             f"store {text!r} has an unsupported scheme", "use a folder, file://PATH or s3://BUCKET/PREFIX"

@@ -11,6 +11,9 @@ ENV_DEBUG = "DBT_FERRY_DEBUG"
 ENV_WORK_DIR = "DBT_FERRY_WORK_DIR"
 ENV_NO_PREFECT = "DBT_FERRY_NO_PREFECT"
 ENV_RELEASE_KEY = "DBT_FERRY_RELEASE_KEY"
+ENV_ARCHIVE_MAX_MEMBERS = "DBT_FERRY_ARCHIVE_MAX_MEMBERS"
+ENV_ARCHIVE_MAX_BYTES = "DBT_FERRY_ARCHIVE_MAX_BYTES"
+ENV_ARCHIVE_MAX_DEPTH = "DBT_FERRY_ARCHIVE_MAX_DEPTH"
 
 #: What each variable does, for ``--help`` and the README.
 ENVIRONMENT_VARIABLES: dict[str, str] = {
@@ -23,4 +26,7 @@ ENVIRONMENT_VARIABLES: dict[str, str] = {
     ENV_WORK_DIR: "parent folder of the runs' work directories dbt-ferry-ENV-DIGEST/ (default: the temporary folder)",
     ENV_NO_PREFECT: "set to 1 to run jobs without Prefect, like --no-prefect",
     ENV_RELEASE_KEY: "the KMS key releases must be signed with (trust.release_key), set outside the release",
+    ENV_ARCHIVE_MAX_MEMBERS: "most members one extracted archive may hold (default 500000)",
+    ENV_ARCHIVE_MAX_BYTES: "most uncompressed bytes one extracted archive may hold (default 16 GiB)",
+    ENV_ARCHIVE_MAX_DEPTH: "deepest path one extracted archive may hold (default 48)",
 }

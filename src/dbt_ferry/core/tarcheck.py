@@ -20,10 +20,14 @@ Whether the links stay inside once all are on disk is the extractor's last check
 
 from __future__ import annotations
 
+import os
 import posixpath
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 
-from dbt_ferry.core.errors import IntegrityError, UnsafeArchiveError
+from dbt_ferry.core.constants import ENV_ARCHIVE_MAX_BYTES, ENV_ARCHIVE_MAX_DEPTH, ENV_ARCHIVE_MAX_MEMBERS
+from dbt_ferry.core.errors import ConfigError, IntegrityError, UnsafeArchiveError
 
 BLOCK = 512
 #: The end-of-archive marker handed on once the stream's own end is reached.
@@ -139,9 +143,48 @@ def _pax_records(raw: bytes) -> dict[str, str]:
             records[key] = value_b.decode("utf-8")
         except UnicodeDecodeError:
             raise UnsafeArchiveError(f"archive has a pax {key} that is not UTF-8: {value_b!r}") from None
-    if "size" in records and not _DECIMAL.fullmatch(records["size"].encode()):
-        raise _corrupt(f"invalid pax size {records['size']!r}")
+    if "size" in records and not (_DECIMAL.fullmatch(records["size"].encode()) and len(records["size"]) <= 20):
+        shown = records["size"] if len(records["size"]) <= 24 else records["size"][:20] + "…"
+        raise _corrupt(f"invalid pax size {shown!r}")
     return records
+
+
+@dataclass(frozen=True)
+class ArchiveLimits:
+    """What one archive may hold at most, uncompressed: members, bytes, path depth (an env pack holds ~25,000
+    members and ~700 MB). Each is overridden by its environment variable (:data:`LIMIT_VARIABLES`)."""
+
+    members: int = 500_000
+    size: int = 16 * 1024**3
+    depth: int = 48
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> ArchiveLimits:
+        env = os.environ if environ is None else environ
+        values: dict[str, int] = {}
+        for field_name, variable in LIMIT_VARIABLES.items():
+            raw = env.get(variable, "").strip()
+            if raw:
+                if not raw.isdigit() or int(raw) < 1:
+                    raise ConfigError(f"{variable}={raw!r} is not a positive whole number", f"set {variable} to one")
+                values[field_name] = int(raw)
+        return cls(**values)
+
+    def check(self, members: int, size: int, path: str) -> None:
+        for what, value, limit, variable in (
+            ("members", members, self.members, LIMIT_VARIABLES["members"]),
+            ("bytes uncompressed", size, self.size, LIMIT_VARIABLES["size"]),
+            ("levels deep", path.count("/") + 1, self.depth, LIMIT_VARIABLES["depth"]),
+        ):
+            if value > limit:
+                raise UnsafeArchiveError(
+                    f"archive holds more than {limit:,} {what} (at member {path})",
+                    f"if it is yours, raise {variable}",
+                )
+
+
+#: The environment variables that raise (or lower) :class:`ArchiveLimits`.
+LIMIT_VARIABLES = {"members": ENV_ARCHIVE_MAX_MEMBERS, "size": ENV_ARCHIVE_MAX_BYTES, "depth": ENV_ARCHIVE_MAX_DEPTH}
 
 
 class TarChecker:
@@ -154,7 +197,9 @@ class TarChecker:
     :class:`IntegrityError`.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, limits: ArchiveLimits | None = None) -> None:
+        self.limits = limits or ArchiveLimits.from_environ()
+        self.total_size = 0
         self.names: list[str] = []
         self.links: list[str] = []
         self.dirs: list[str] = []
@@ -237,6 +282,8 @@ class TarChecker:
             why = _REFUSED_TYPES.get(header.kind, f"has an unsupported type {header.kind!r}")
             raise UnsafeArchiveError(f"archive member {header.name!r} {why}")
         path = member_name(header.name)
+        self.total_size += header.size
+        self.limits.check(len(self.names) + 1, self.total_size, path)
         if header.mode > 0o777:
             raise UnsafeArchiveError(f"archive member {path} has mode {header.mode:o} (setuid, setgid or sticky)")
         if header.size and kind != "file":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import re
 from dataclasses import dataclass
 
 from dbt_ferry.core.errors import IntegrityError, ReleaseNotFoundError, StoreNotFoundError
@@ -16,6 +18,10 @@ def manifest_key(version: str) -> str:
 
 def artifact_key(manifest: ReleaseManifest, name: str) -> str:
     return f"{release_prefix(manifest.version)}{manifest.build_id}/{name}"
+
+
+log = logging.getLogger(__name__)
+_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+_!-]*")
 
 
 def published_versions(store: ArtifactStore) -> list[str]:
@@ -37,6 +43,8 @@ def _listing(store: ArtifactStore) -> str:
 
 
 def read_manifest(store: ArtifactStore, version: str) -> ReleaseManifest:
+    if not _VERSION.fullmatch(version):  # a path, a URL, an empty string: never a key of the store
+        raise ReleaseNotFoundError(f"{version!r} is not a release version", _listing(store))
     key = manifest_key(version)
     try:
         data = store.read_bytes(key)
@@ -77,15 +85,26 @@ def channel_version(store: ArtifactStore, environment: str) -> str:
 
 @dataclass(frozen=True)
 class ReleaseEntry:
-    manifest: ReleaseManifest
+    version: str
     current: bool
+    manifest: ReleaseManifest | None
+    #: Why ``manifest`` could not be read (a damaged release.json): the others are listed all the same.
+    problem: str | None = None
 
 
 def list_releases(store: ArtifactStore, environment: str) -> tuple[list[ReleaseEntry], Channel | None]:
-    """The releases of ``store``, newest first, and ``environment``'s channel."""
-    channel = read_channel(store, environment)
-    entries = [
-        ReleaseEntry(read_manifest(store, v), channel is not None and channel.version == v)
-        for v in published_versions(store)
-    ]
+    """The releases of ``store``, newest first, and ``environment``'s channel; a release or a channel that cannot
+    be read is reported as such, never a reason not to list the others."""
+    try:
+        channel = read_channel(store, environment)
+    except IntegrityError as exc:
+        log.warning("%s", exc)
+        channel = None
+    entries = []
+    for version in published_versions(store):
+        current = channel is not None and channel.version == version
+        try:
+            entries.append(ReleaseEntry(version, current, read_manifest(store, version)))
+        except (IntegrityError, ReleaseNotFoundError) as exc:
+            entries.append(ReleaseEntry(version, current, None, exc.message))
     return entries, channel

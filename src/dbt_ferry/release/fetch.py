@@ -166,6 +166,8 @@ def fetch_release(
     """
     dest = dest.absolute()
     _check_dest(dest)
+    if version is not None and not version.strip():
+        raise ReleaseNotFoundError("the release version given is empty", "give one, or none for the channel's")
     version = version or channel_version(store, environment)
     manifest = read_manifest(store, version)
     if trust is not None:

@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass
 from typing import Literal
 
-from dbt_ferry.core.errors import ReleaseConflictError, StorePreconditionError
+from dbt_ferry.core.errors import IntegrityError, ReleaseConflictError, StorePreconditionError
 from dbt_ferry.core.manifest import Channel, ReleaseManifest
 from dbt_ferry.core.names import channel_key, release_prefix
 from dbt_ferry.core.store import ArtifactStore, ProgressCallback
@@ -22,7 +22,7 @@ from dbt_ferry.release.trust import ReleaseTrust
 
 log = logging.getLogger(__name__)
 
-PublishStatus = Literal["published", "unchanged", "replaced"]
+PublishStatus = Literal["published", "unchanged", "replaced", "uploaded again"]
 
 
 @dataclass(frozen=True)
@@ -39,10 +39,13 @@ def _existing(store: ArtifactStore, version: str) -> ReleaseManifest | None:
     return read_manifest(store, version)
 
 
-def _upload_artifacts(store: ArtifactStore, built: BuiltRelease, progress: ProgressCallback | None) -> None:
+def _upload_artifacts(
+    store: ArtifactStore, built: BuiltRelease, progress: ProgressCallback | None, *, again: bool = False
+) -> None:
+    """Upload what the store lacks; with ``again``, every artifact (a damaged one has the size it should)."""
     for artifact in built.manifest.artifacts:
         key = artifact_key(built.manifest, artifact.name)
-        if store.size(key) == artifact.size:
+        if not again and store.size(key) == artifact.size:
             # The folder is named by the content digest and uploads are atomic: present means whole.
             if progress:
                 progress(artifact.size)
@@ -80,7 +83,7 @@ def publish_release(
     status: PublishStatus = "published"
     if existing is not None:
         if existing.build_id == manifest.build_id:
-            status = "unchanged"
+            status = "uploaded again" if force else "unchanged"
             if trust is not None and existing.signature is None:
                 store.write_bytes(manifest_key(version), manifest.to_json())
                 log.info("signed the published release %s with %s", version, trust.key_id)
@@ -88,7 +91,7 @@ def publish_release(
             raise _conflict(store, manifest, existing)
         else:
             status = "replaced"
-    _upload_artifacts(store, built, progress)
+    _upload_artifacts(store, built, progress, again=status == "uploaded again")
     if status == "published":
         try:
             store.write_bytes(manifest_key(version), manifest.to_json(), if_absent=True)
@@ -116,7 +119,11 @@ def publish_release(
 def promote_release(store: ArtifactStore, environment: str, version: str) -> Channel:
     """Point ``environment``'s channel at ``version`` (deploy or rollback), in one atomic write."""
     read_manifest(store, version)  # raises with the list of published versions
-    current = read_channel(store, environment)
+    try:
+        current = read_channel(store, environment)
+    except IntegrityError as exc:  # a damaged channel is what promote repairs
+        log.warning("%s: replacing it", exc)
+        current = None
     channel = Channel(version=version, previous=current.version if current else None)
     store.write_bytes(channel_key(environment), channel.to_json())
     return channel

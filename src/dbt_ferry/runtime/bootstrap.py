@@ -22,7 +22,7 @@ from dbt_ferry.config.loader import (
 from dbt_ferry.config.models import EnvironmentConfig, LocalStoreConfig, StoreConfig
 from dbt_ferry.config.store_url import absolute_store, parse_store_url
 from dbt_ferry.core.constants import ENV_ENVIRONMENT, ENV_STORE, ENV_WORK_DIR
-from dbt_ferry.core.errors import ConfigError, FerryError
+from dbt_ferry.core.errors import ConfigError, FerryError, ReleaseNotFoundError
 from dbt_ferry.core.names import clean_value
 from dbt_ferry.core.store import ArtifactStore
 from dbt_ferry.release.catalog import published_versions, read_channel, read_manifest
@@ -138,6 +138,8 @@ def _prepare(
     store_config = absolute_store(env.store, local.project_dir)
     store = open_store(store_config)
     channel = read_channel(store, name)
+    if request.version is not None and not clean_value(request.version):
+        raise ReleaseNotFoundError("the release version given is empty", "give one, or none for the channel's")
     version = clean_value(request.version) if request.version else None
     retried = find_run(store, name, request.retry_of) if request.retry_of else None
     if retried is not None:
