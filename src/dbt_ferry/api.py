@@ -77,11 +77,17 @@ def open_environment(
 
 
 def package(
-    project_dir: str | Path | None = None, *, out: str | Path | None = None, with_env: bool = False
+    project_dir: str | Path | None = None,
+    *,
+    out: str | Path | None = None,
+    with_env: bool = False,
+    allow_literal_secrets: bool = False,
 ) -> BuiltRelease:
     """Build a release of the project into ``out`` (default ``<project>/.ferry/build/<version>``)."""
     project = load_project(project_dir_from(project_dir))
-    return package_release(project, Path(out) if out else None, with_env=with_env)
+    return package_release(
+        project, Path(out) if out else None, with_env=with_env, allow_literal_secrets=allow_literal_secrets
+    )
 
 
 def package_contents(project_dir: str | Path | None = None) -> CodeContents:
@@ -99,10 +105,15 @@ def publish(
     from_dir: str | Path | None = None,
     store: str | None = None,
     progress: ProgressCallback | None = None,
+    allow_literal_secrets: bool = False,
 ) -> PublishResult:
     """Package the project (or take the release built in ``from_dir``) and publish it to ``env``'s store."""
     target = open_environment(env, project_dir, store=store)
-    built = BuiltRelease.load(Path(from_dir)) if from_dir else package_release(target.project, with_env=with_env)
+    built = (
+        BuiltRelease.load(Path(from_dir))
+        if from_dir
+        else package_release(target.project, with_env=with_env, allow_literal_secrets=allow_literal_secrets)
+    )
     return publish_release(
         target.store,
         built,

@@ -82,8 +82,8 @@ def published(shop: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Pa
     monkeypatch.delenv("PREFECT_API_URL", raising=False)  # a temporary server would start: it must not get there
     profile = shop / "profiles" / "local.yml"
     profile.write_text(
-        profile.read_text()
-        + "    warehouse:\n      type: postgres\n      host: localhost\n      user: u\n      password: p\n"
+        profile.read_text() + "    warehouse:\n      type: postgres\n      host: localhost\n      user: u\n"
+        "      password: \"{{ env_var('PG_PASSWORD', '') }}\"\n"
         "      port: 5432\n      dbname: d\n      schema: s\n      threads: 1\n"
     )
     store = tmp_path / "store"

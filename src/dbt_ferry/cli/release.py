@@ -60,7 +60,14 @@ def _print_contents(contents: CodeContents) -> None:
     is_flag=True,
     help="Only show what code.tar.zst would hold (path, size) and what it leaves out and why; write nothing.",
 )
-def package_cmd(project_dir: str | None, with_env: bool, out_dir: str | None, list_only: bool) -> None:
+@click.option(
+    "--allow-literal-secrets",
+    is_flag=True,
+    help="Package profiles that hold literal passwords or tokens (they are published in clear).",
+)
+def package_cmd(
+    project_dir: str | None, with_env: bool, out_dir: str | None, list_only: bool, allow_literal_secrets: bool
+) -> None:
     """Build a release of the dbt project into a local folder."""
     if list_only:
         if with_env or out_dir:
@@ -69,7 +76,7 @@ def package_cmd(project_dir: str | None, with_env: bool, out_dir: str | None, li
         _print_contents(contents)
         contents.check()
         return
-    built = api.package(project_dir, out=out_dir, with_env=with_env)
+    built = api.package(project_dir, out=out_dir, with_env=with_env, allow_literal_secrets=allow_literal_secrets)
     out.print(f"Packaged {_describe(built.manifest)} into {built.directory}")
     for artifact in built.manifest.artifacts:
         out.print(f"  {artifact.name:<40} {_size(artifact.size):>10}  sha256 {artifact.sha256[:16]}…")
@@ -88,6 +95,11 @@ def package_cmd(project_dir: str | None, with_env: bool, out_dir: str | None, li
     type=click.Path(file_okay=False, exists=True),
     help="Publish a release built by package --out.",
 )
+@click.option(
+    "--allow-literal-secrets",
+    is_flag=True,
+    help="Package profiles that hold literal passwords or tokens (they are published in clear).",
+)
 def publish_cmd(
     env: str | None,
     project_dir: str | None,
@@ -96,6 +108,7 @@ def publish_cmd(
     force: bool,
     with_env: bool,
     from_dir: str | None,
+    allow_literal_secrets: bool,
 ) -> None:
     """Package the project (unless --from) and upload the release to the environment's store."""
     with transfer_progress("uploading") as progress:
@@ -108,6 +121,7 @@ def publish_cmd(
             from_dir=from_dir,
             store=store,
             progress=progress,
+            allow_literal_secrets=allow_literal_secrets,
         )
     verb = {
         "published": "Published",

@@ -18,6 +18,7 @@ from dbt_ferry.core.manifest import MANIFEST_NAME, Artifact, ArtifactKind, Chunk
 from dbt_ferry.core.version import DBT_FERRY_VERSION
 from dbt_ferry.release.contents import CodeContents, plan_contents
 from dbt_ferry.release.project import ProjectInfo, read_project
+from dbt_ferry.release.secrets import check_profiles
 
 log = logging.getLogger(__name__)
 
@@ -98,10 +99,13 @@ def _warn_outside_size(contents: CodeContents) -> None:
         )
 
 
-def package_release(config: ProjectConfig, out: Path | None = None, *, with_env: bool = False) -> BuiltRelease:
+def package_release(
+    config: ProjectConfig, out: Path | None = None, *, with_env: bool = False, allow_literal_secrets: bool = False
+) -> BuiltRelease:
     """Build the release of the project described by ``config`` into ``out``.
 
-    ``out`` defaults to ``<project>/.ferry/build/<version>``; it is replaced whole.
+    ``out`` defaults to ``<project>/.ferry/build/<version>``; it is replaced whole. Profiles with literal secrets
+    are refused unless ``allow_literal_secrets``.
     """
     info: ProjectInfo = read_project(config)
     root = info.root
@@ -117,6 +121,7 @@ def package_release(config: ProjectConfig, out: Path | None = None, *, with_env:
             f"no profile file found for any environment in {root}",
             f"{adopt}write profiles/<env>.yml for each environment (or set the environment's 'profiles' path)",
         )
+    check_profiles(profiles, allow=allow_literal_secrets)
     contents = _contents(root, environments, profiles)
     contents.check()
     _warn_outside_size(contents)
