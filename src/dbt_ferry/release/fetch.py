@@ -198,6 +198,7 @@ def fetch_release(
         tree = work / "tree"
         extract_archive(local[CODE_ARCHIVE], tree)
         shutil.copyfile(local[f"profiles/{environment}.yml"], tree / "profiles.yml")
+        (tree / "profiles.yml").chmod(0o600)  # connection settings: the job's user's only
         (tree / PROVENANCE).parent.mkdir(parents=True, exist_ok=True)
         (tree / PROVENANCE).write_bytes(manifest.to_json())
         if env_pack is not None and env_dir is not None:

@@ -245,7 +245,9 @@ def enter_env(spec: JobSpec, fetched: FetchedRelease) -> None:
         return
     python = env_dir / "bin" / "python"
     spec_file = Path(spec.work_root) / "job.json"
-    spec_file.write_text(spec.model_dump_json(), encoding="utf-8")
+    descriptor = os.open(spec_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # holds --vars
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(spec.model_dump_json())
     log.info("continuing in the release's environment %s", env_dir)
     sys.stdout.flush()
     sys.stderr.flush()

@@ -20,6 +20,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from dbt_ferry.core.constants import ENV_WORK_DIR
+from dbt_ferry.core.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class WorkDir:
@@ -40,11 +43,41 @@ def work_dir_name(environment: str, store_url: str) -> str:
     return f"dbt-ferry-{environment}-{hashlib.sha256(store_url.encode()).hexdigest()[:10]}"
 
 
+def _base(base: str | None) -> Path:
+    """``base`` (``DBT_FERRY_WORK_DIR``), else a folder of this user's own in the shared temporary folder (0700:
+    the fetched profile and the job's parameters are nobody else's business)."""
+    if base:
+        root = Path(base)
+        if root.exists() and not root.is_dir():
+            raise ConfigError(f"the work folder {root} is a file", f"point {ENV_WORK_DIR} at a folder")
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot create the work folder {root}: {exc.strerror}", f"check {ENV_WORK_DIR}"
+            ) from None
+        return root
+    root = Path(tempfile.gettempdir()) / f"dbt-ferry-{os.getuid()}"
+    try:
+        root.mkdir(mode=0o700, exist_ok=True)
+        info = root.lstat()
+    except OSError as exc:
+        raise ConfigError(f"cannot create the work folder {root}: {exc.strerror}", f"set {ENV_WORK_DIR}") from None
+    if not root.is_dir() or root.is_symlink() or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise ConfigError(
+            f"{root} is not a private folder of this user (another user made it, or it is a file or a link)",
+            f"remove it, or set {ENV_WORK_DIR} to a folder of your own",
+        )
+    return root
+
+
 def acquire_work_dir(environment: str, store_url: str, base: str | None) -> WorkDir:
-    root = Path(base or tempfile.gettempdir())
-    root.mkdir(parents=True, exist_ok=True)
+    root = _base(base)
     name = work_dir_name(environment, store_url)
-    fd = os.open(root / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(root / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise ConfigError(f"cannot lock {root / name}.lock: {exc.strerror}", f"check {ENV_WORK_DIR}") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
@@ -52,6 +85,8 @@ def acquire_work_dir(environment: str, store_url: str, base: str | None) -> Work
         return WorkDir(Path(tempfile.mkdtemp(prefix=f"{name}-", dir=root)), stable=False)
     os.set_inheritable(fd, True)  # held until the job's process (after exec) ends
     path = root / name
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
+        path.unlink()
     shutil.rmtree(path, ignore_errors=True)
-    path.mkdir()
+    path.mkdir(mode=0o700)
     return WorkDir(path, stable=True, lock_fd=fd)
