@@ -244,8 +244,9 @@ def _tables(target: Environment, doing: str) -> Iterator[None]:
         raise
     except Exception as exc:
         where = catalog_location(target.config.exports.catalog, target.config.store)
+        first = " ".join(str(exc).strip().split("\n", 1)[0].split())  # SQLAlchemy adds the SQL and a link below
         raise ExportError(
-            f"could not {doing} the result tables ({where}): {type(exc).__name__}: {exc}",
+            f"could not {doing} the result tables ({where}): {type(exc).__name__}: {first}",
             "check the catalog's address and permissions",
         ) from exc
 

@@ -73,3 +73,25 @@ def test_a_version_that_is_empty_or_a_path_is_refused(
     assert code == 5, err
     assert "published versions: 1.0.0" in err or "the release version given is empty" in err
     assert not (tmp_path / "dest").exists()
+
+
+def test_an_unexpected_error_is_one_line_with_its_own_exit_code(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import click
+
+    from dbt_ferry.cli.main import cli
+
+    @click.command("boom")
+    def boom() -> None:
+        raise RuntimeError("a library said\nsomething on two lines")
+
+    monkeypatch.setitem(cli.commands, "boom", boom)
+    code, _, err = run_cli(capsys, "boom")
+    assert code == 70
+    assert err == (
+        "Error: unexpected error: RuntimeError: a library said something on two lines — run again with --debug for "
+        "the traceback\n"
+    )
+    code, _, err = run_cli(capsys, "--debug", "boom")
+    assert code == 70 and "Traceback (most recent call last)" in err

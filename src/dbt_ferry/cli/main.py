@@ -18,7 +18,7 @@ from dbt_ferry.cli.run import retry_cmd, run_cmd
 from dbt_ferry.cli.state import state_cmd
 from dbt_ferry.console import configure_logging, error
 from dbt_ferry.core.constants import ENV_DEBUG, ENVIRONMENT_VARIABLES
-from dbt_ferry.core.errors import EXIT_CODES, FerryError
+from dbt_ferry.core.errors import EXIT_CODES, EXIT_UNEXPECTED, FerryError
 from dbt_ferry.core.version import DBT_FERRY_VERSION
 from dbt_ferry.deploy.ecs_settings import ECS_ENVIRONMENT_VARIABLES, ECS_EXIT_CODES
 
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> Any:
     except FerryError as exc:
         if debug:
             traceback.print_exc()
-        error(str(exc))
+        error(" ".join(str(exc).split()))  # one line, whatever a message carried along
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         error("aborted")
@@ -82,3 +82,9 @@ def main(argv: list[str] | None = None) -> Any:
     except KeyboardInterrupt:
         error("interrupted")
         sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - the last resort: one line, never a bare traceback
+        if debug:
+            traceback.print_exc()
+        text = " ".join(str(exc).split()) or "no message"
+        error(f"unexpected error: {type(exc).__name__}: {text[:400]} — run again with --debug for the traceback")
+        sys.exit(EXIT_UNEXPECTED)
