@@ -18,20 +18,6 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def sha256_stream(stream: BinaryIO) -> tuple[str, int]:
-    """Digest and byte count of everything left in ``stream``."""
-    digest = hashlib.sha256()
-    size = 0
-    while chunk := stream.read(CHUNK):
-        digest.update(chunk)
-        size += len(chunk)
-    return digest.hexdigest(), size
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 class HashingReader:
     """Reads through to ``raw`` while computing the sha256 and size of every byte read."""
 

@@ -77,10 +77,6 @@ class RunSummary:
     def failures(self) -> list[NodeResult]:
         return [r for r in self.results if r.failed]
 
-    @property
-    def warnings(self) -> list[NodeResult]:
-        return [r for r in self.results if r.status in WARN_STATUSES]
-
     def slowest(self, n: int = 10) -> list[NodeResult]:
         return sorted(self.results, key=lambda r: r.execution_time, reverse=True)[:n]
 
