@@ -11,6 +11,7 @@ import contextlib
 import random
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 
 
@@ -22,6 +23,8 @@ class FaultProxy:
     seed: int = 7
     skip: int = 600
     max_faults: int = 200
+    #: Seconds to wait before relaying each chunk of an answer (a slow link).
+    throttle: float = 0.0
     cuts: int = 0
     flips: int = 0
     _rng: random.Random = field(init=False)
@@ -62,13 +65,17 @@ class FaultProxy:
             server = socket.create_connection(self.upstream, timeout=30)
             cut, flip = self._fate()
             threading.Thread(target=self._pipe, args=(client, server, None, None), daemon=True).start()
-            threading.Thread(target=self._pipe, args=(server, client, cut, flip), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(server, client, cut, flip, self.throttle), daemon=True).start()
 
     @staticmethod
-    def _pipe(source: socket.socket, dest: socket.socket, cut: int | None, flip: int | None) -> None:
+    def _pipe(
+        source: socket.socket, dest: socket.socket, cut: int | None, flip: int | None, throttle: float = 0.0
+    ) -> None:
         seen = 0
         try:
             while data := source.recv(65536):
+                if throttle:
+                    time.sleep(throttle)
                 if flip is not None and seen <= flip < seen + len(data):
                     at = flip - seen
                     data = data[:at] + bytes([data[at] ^ 0xFF]) + data[at + 1 :]

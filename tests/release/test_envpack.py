@@ -109,7 +109,9 @@ def test_bytecode_is_hash_based_and_the_same_wherever_it_is_built(tmp_path: Path
     assert marshal.loads(pycs[0][16:]).co_filename == "lib/site-packages/dbt_ferry/__init__.py"  # noqa: S302
 
 
-def _with_fake_env_pack(shop: Path, tmp_path: Path, *, chunk_size: int | None = None) -> tuple[object, str]:
+def _with_fake_env_pack(
+    shop: Path, tmp_path: Path, *, chunk_size: int | None = None, noise: int = 300_000
+) -> tuple[object, str]:
     """A release of the shop whose env pack is a tiny venv-shaped tree (fast to build and stream); with
     ``chunk_size``, its piecewise digests as ``package --with-env`` writes them (else as an older dbt-ferry did)."""
     from dbt_ferry.core.archive import Entry, write_archive
@@ -124,7 +126,7 @@ def _with_fake_env_pack(shop: Path, tmp_path: Path, *, chunk_size: int | None = 
     (tree / "pyvenv.cfg").write_text("home = /nowhere\nversion_info = 3\n")
     (tree / "lib" / "site-packages").mkdir(parents=True)
     (tree / "lib" / "site-packages" / "big.bin").write_bytes(bytes(range(256)) * 8192)
-    (tree / "lib" / "site-packages" / "noise.bin").write_bytes(random.Random(3).randbytes(300_000))
+    (tree / "lib" / "site-packages" / "noise.bin").write_bytes(random.Random(3).randbytes(noise))
     name = env_pack_name()
     write_archive([Entry(p.relative_to(tree).as_posix(), p) for p in sorted(tree.rglob("*"))], built.directory / name)
     path = built.directory / name

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import click
 import yaml
 
 from dbt_ferry.cli.options import env_option, project_dir_option, store_option
-from dbt_ferry.console import out
+from dbt_ferry.console import error, out
 from dbt_ferry.core.constants import ENV_NO_PREFECT
+from dbt_ferry.core.errors import EXIT_TERMINATED
 from dbt_ferry.core.names import clean_value
 from dbt_ferry.runtime.spec import JobRequest
 
@@ -60,11 +64,33 @@ def _job_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
+class _Stopped(BaseException):
+    """SIGTERM while the release is fetched: unwinds like Ctrl-C, so that nothing half-written stays."""
+
+
+@contextmanager
+def _stopped_by_sigterm() -> Iterator[None]:
+    """Until the job takes over its signals: SIGTERM (ECS stopping the task) unwinds the fetch and exits 143."""
+
+    def stop(signum: int, frame: object) -> None:
+        raise _Stopped
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    except _Stopped:
+        error("stopped by SIGTERM while the release was fetched; nothing of it was left half-written")
+        sys.exit(EXIT_TERMINATED)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _run_job(request: JobRequest) -> None:
     from dbt_ferry.runtime.bootstrap import enter_env, prepare
     from dbt_ferry.runtime.job import finish_job
 
-    spec, fetched = prepare(request)
+    with _stopped_by_sigterm():
+        spec, fetched = prepare(request)
     out.print(
         f"Running {spec.manifest.project} {spec.manifest.version} in {spec.environment.name} "
         f"(target {spec.target or 'default'}, {spec.target_type or 'unknown adapter'})"

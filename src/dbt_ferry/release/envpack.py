@@ -240,6 +240,22 @@ def env_changed(root: Path) -> str | None:
     return f"{added[0]} was added" if added else None
 
 
+#: A staging folder this old was left by a process that was killed while it unpacked (SIGKILL, a lost host).
+STALE_STAGING_SECONDS = 3600
+
+
+def _remove_stale_staging(dest: Path) -> None:
+    import time
+
+    for staging in dest.parent.glob(f".{dest.name}.*"):
+        try:
+            old = time.time() - staging.lstat().st_mtime > STALE_STAGING_SECONDS
+        except OSError:
+            continue
+        if old and staging.is_dir() and not staging.is_symlink():
+            shutil.rmtree(staging, ignore_errors=True)
+
+
 def unpack_env(archive: Path | Callable[[Path], None], dest: Path, python: str) -> Path:
     """Extract an env pack into ``dest`` (atomically: all or nothing) and make it runnable here.
 
@@ -249,6 +265,7 @@ def unpack_env(archive: Path | Callable[[Path], None], dest: Path, python: str) 
     if dest.is_dir() and (dest / "pyvenv.cfg").is_file():
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_staging(dest)
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
     try:
         if callable(archive):
