@@ -8,6 +8,7 @@ the same key, and the one whose ``release.json`` lands wins. Readers never see h
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 from typing import Literal
@@ -91,7 +92,13 @@ def publish_release(
             raise _conflict(store, manifest, existing)
         else:
             status = "replaced"
-    _upload_artifacts(store, built, progress, again=status == "uploaded again")
+    try:
+        _upload_artifacts(store, built, progress, again=status == "uploaded again")
+    except BaseException:
+        if status == "published":  # a build folder nobody will ever read: not left behind
+            with contextlib.suppress(Exception):
+                store.delete(_build_keys(store, manifest))
+        raise
     if status == "published":
         try:
             store.write_bytes(manifest_key(version), manifest.to_json(), if_absent=True)

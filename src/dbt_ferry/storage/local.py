@@ -14,6 +14,11 @@ from dbt_ferry.core.store import ProgressCallback
 _CHUNK = 1024 * 1024
 
 
+def _write_error(path: Path, exc: OSError) -> StoreError:
+    """A write the disk refused (full, read-only, quota): one line, the store's exit code."""
+    return StoreError(f"cannot write {path}: {exc.strerror or exc}", "free space on the store's disk, or check it")
+
+
 class LocalStore:
     def __init__(self, root: Path) -> None:
         self.root = root.expanduser().absolute()
@@ -72,6 +77,9 @@ class LocalStore:
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise _write_error(path, exc) from None
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
@@ -88,6 +96,11 @@ class LocalStore:
                         progress(len(chunk))
                 dst.flush()
                 os.fsync(dst.fileno())
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            if not source.is_file():
+                raise
+            raise _write_error(path, exc) from None
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise

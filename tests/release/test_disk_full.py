@@ -1,0 +1,45 @@
+"""A store on a full disk (a 1 MB tmpfs): publish is one line with the store's exit code (8), and leaves neither a
+build folder nobody reads nor a temporary file behind. Needs root to mount the tmpfs, as CI has."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_cli
+
+
+@pytest.fixture
+def full_disk(tmp_path: Path) -> Iterator[Path]:
+    mount = tmp_path / "small"
+    mount.mkdir()
+    assert os.geteuid() == 0, "mounting the test's tmpfs needs root (CI runs as root)"
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], check=True)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_publishing_into_a_full_store_is_one_line_and_leaves_nothing(
+    full_disk: Path, shop: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    filler = full_disk / "filler"
+    with filler.open("wb") as handle:
+        try:
+            while True:
+                handle.write(bytes(64 * 1024))
+        except OSError:
+            pass
+    filler.write_bytes(filler.read_bytes()[: -48 * 1024])  # room for a few small files, not for the release
+    store = full_disk / "store"
+    code, out, err = run_cli(capsys, "publish", "--env", "local", "--project-dir", str(shop), "--store", str(store))
+    assert code == 8, out + err
+    assert err.startswith("Error: cannot write ") and "No space left on device" in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    leftovers = [p.relative_to(store).as_posix() for p in store.rglob("*") if p.is_file()] if store.exists() else []
+    assert leftovers == []
