@@ -293,7 +293,7 @@ def _warehouse_secrets(spec: KitSpec) -> dict[str, str]:
     group = []
     if names:
         group = [
-            "- Label: { default: Warehouse secrets (an ARN per env_var() of the profiles; empty: left out) }",
+            "- Label: { default: Warehouse secrets (an ARN per env_var() of the profiles; empty to leave one out) }",
             f"  Parameters: [{', '.join(names.values())}]",
         ]
     return {
