@@ -127,10 +127,13 @@ def init_project(
     dependencies = plan_dependencies(dbt.root, original, data, required_packages(source))
     configs = _plan_pyproject(plan, dbt, pyproject, dependencies, data, wanted, region, source, home)
     _plan_profiles(plan, dbt, configs, lookup, source, home)
-    variables = _profile_variables(plan, dbt, configs)
+    variables, listed = _profile_variables(plan, dbt, configs)
     spec = _kit_spec(dbt, configs, region, variables)
     _plan_kit(plan, kit_files(spec), force)
-    plan.notes += next_steps(dbt, spec, dependencies)
+    steps = next_steps(dbt, spec, dependencies)
+    # What the profiles read, before the first run needs it (after the dependencies and the lock).
+    first_run = next((i for i, step in enumerate(steps) if step.startswith("try it:")), len(steps))
+    plan.notes += steps[:first_run] + listed + steps[first_run:]
     for path, content in plan.writes.items():
         _write(path, content)
     return InitResult(dbt.root, dbt.name, dbt.profile, list(configs), plan.outcomes, plan.notes)
@@ -310,9 +313,10 @@ def _plan_profiles(
 
 def _profile_variables(
     plan: _Plan, dbt: DbtProject, configs: dict[str, EnvironmentConfig]
-) -> dict[str, list[ProfileVariable]]:
-    """What each environment's profile (as init writes it, or as it is) reads with env_var(), and a note saying it."""
+) -> tuple[dict[str, list[ProfileVariable]], list[str]]:
+    """What each environment's profile (as init writes it, or as it is) reads with env_var(), and notes saying it."""
     found: dict[str, list[ProfileVariable]] = {}
+    notes: list[str] = []
     for name, config in configs.items():
         relative = config.profiles_path()
         path = dbt.root / relative
@@ -332,8 +336,8 @@ def _profile_variables(
         if variables:
             listed = ", ".join(v.name + (" (optional)" if v.optional else "") for v in variables)
             target = config.target or entry.get("target") or "its default"
-            plan.notes.append(f"{name} ({relative}, target {target}) reads the variables {listed}")
-    return found
+            notes.append(f"{name} ({relative}, target {target}) reads the variables {listed}")
+    return found, notes
 
 
 # -- the kit -------------------------------------------------------------------------------------------
