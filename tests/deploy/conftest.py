@@ -78,6 +78,22 @@ jaffle:
       threads: 4
 """
 SECRET = "hunter2"
+#: The same profile with a target for the cloud environment pro: init copies it into profiles/pro.yml, and its
+#: variables (the password it scrubs, the user it already reads from one) become the stack's secrets.
+HOME_PROFILES_WITH_PRO = (
+    HOME_PROFILES
+    + """\
+    pro:
+      type: postgres
+      host: db.example.com
+      user: "{{ env_var('JAFFLE_PRO_USER') }}"
+      password: s3cr3t-pro
+      port: "{{ env_var('JAFFLE_PRO_PORT', '5432') | as_number }}"
+      dbname: jaffle
+      schema: analytics
+      threads: 4
+"""
+)
 
 
 @dataclass(frozen=True)
@@ -105,13 +121,13 @@ class Adoptable:
         }
 
 
-def write_project(root: Path, home: Path) -> Adoptable:
+def write_project(root: Path, home: Path, profiles: str = HOME_PROFILES) -> Adoptable:
     for name, text in FILES.items():
         path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
     (home / ".dbt").mkdir(parents=True, exist_ok=True)
-    (home / ".dbt" / "profiles.yml").write_text(HOME_PROFILES, encoding="utf-8")
+    (home / ".dbt" / "profiles.yml").write_text(profiles, encoding="utf-8")
     return Adoptable(root, home)
 
 

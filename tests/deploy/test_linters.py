@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from dbt_ferry.deploy import layout
-from tests.deploy.conftest import BIN, Adoptable, write_project
+from tests.deploy.conftest import BIN, HOME_PROFILES_WITH_PRO, Adoptable, write_project
 
 
 def lint(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -30,7 +30,8 @@ def kits(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Path, Path]]:
     repo = base / "repo"
     (repo / ".git").mkdir(parents=True)
     (repo / ".git" / "config").write_text('[remote "origin"]\n\turl = https://github.com/acme/data.git\n')
-    nested = write_project(repo / "dbt" / "jaffle_shop", base / "home")
+    # Its profile has a target pro: the stack takes the secrets of profiles/pro.yml (parameters, conditions).
+    nested = write_project(repo / "dbt" / "jaffle_shop", base / "home-pro", HOME_PROFILES_WITH_PRO)
     for project in (at_root, nested):
         Adoptable(project.root, project.home).init("snd", "pro")
     return [(at_root.root, at_root.root), (nested.root, repo)]

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
+
 from dbt_ferry.config.loader import ProjectConfig, project_dir_from, resolve_environment
 from dbt_ferry.config.models import EnvironmentConfig, S3StoreConfig
 from dbt_ferry.core.errors import ConfigError
@@ -30,11 +32,13 @@ from dbt_ferry.deploy.kit import CloudEnv, KitSpec, kit_files
 from dbt_ferry.deploy.next_steps import next_steps
 from dbt_ferry.deploy.profiles import (
     ProfileLookup,
+    ProfileVariable,
     SourceProfile,
     display_path,
     find_profile,
     read_profile_file,
     render_profile_file,
+    target_variables,
 )
 from dbt_ferry.deploy.project import DbtProject, ident, read_dbt_project, slug
 from dbt_ferry.deploy.pyproject import Table, append_tables
@@ -123,9 +127,13 @@ def init_project(
     dependencies = plan_dependencies(dbt.root, original, data, required_packages(source))
     configs = _plan_pyproject(plan, dbt, pyproject, dependencies, data, wanted, region, source, home)
     _plan_profiles(plan, dbt, configs, lookup, source, home)
-    spec = _kit_spec(dbt, configs, region)
+    variables, listed = _profile_variables(plan, dbt, configs)
+    spec = _kit_spec(dbt, configs, region, variables)
     _plan_kit(plan, kit_files(spec), force)
-    plan.notes += next_steps(dbt, spec, dependencies)
+    steps = next_steps(dbt, spec, dependencies)
+    # What the profiles read, before the first run needs it (after the dependencies and the lock).
+    first_run = next((i for i, step in enumerate(steps) if step.startswith("try it:")), len(steps))
+    plan.notes += steps[:first_run] + listed + steps[first_run:]
     for path, content in plan.writes.items():
         _write(path, content)
     return InitResult(dbt.root, dbt.name, dbt.profile, list(configs), plan.outcomes, plan.notes)
@@ -303,10 +311,44 @@ def _plan_profiles(
             plan.notes.append(f"{relative}: {key} now reads the variable {variable}; set it where dbt runs")
 
 
+def _profile_variables(
+    plan: _Plan, dbt: DbtProject, configs: dict[str, EnvironmentConfig]
+) -> tuple[dict[str, list[ProfileVariable]], list[str]]:
+    """What each environment's profile (as init writes it, or as it is) reads with env_var(), and notes saying it."""
+    found: dict[str, list[ProfileVariable]] = {}
+    notes: list[str] = []
+    for name, config in configs.items():
+        relative = config.profiles_path()
+        path = dbt.root / relative
+        text = plan.writes.get(path)
+        try:
+            data = yaml.safe_load(text) if text is not None else None
+        except yaml.YAMLError:  # pragma: no cover - init writes YAML it dumped itself
+            data = None
+        entry = data.get(dbt.profile) if isinstance(data, dict) else None
+        if not isinstance(entry, dict):
+            existing = read_profile_file(path, dbt.profile) if text is None else None
+            entry = existing.profile if existing else None
+        if not isinstance(entry, dict):
+            continue
+        variables = target_variables(entry, config.target)
+        found[name] = variables
+        if variables:
+            listed = ", ".join(v.name + (" (optional)" if v.optional else "") for v in variables)
+            target = config.target or entry.get("target") or "its default"
+            notes.append(f"{name} ({relative}, target {target}) reads the variables {listed}")
+    return found, notes
+
+
 # -- the kit -------------------------------------------------------------------------------------------
 
 
-def _kit_spec(dbt: DbtProject, configs: dict[str, EnvironmentConfig], region: str) -> KitSpec:
+def _kit_spec(
+    dbt: DbtProject,
+    configs: dict[str, EnvironmentConfig],
+    region: str,
+    variables: dict[str, list[ProfileVariable]] | None = None,
+) -> KitSpec:
     cloud = []
     for name, config in configs.items():
         store = config.store
@@ -321,6 +363,7 @@ def _kit_spec(dbt: DbtProject, configs: dict[str, EnvironmentConfig], region: st
                     target=config.target,
                     profile_path=config.profiles_path(),
                     account_id=config.aws_account_id,
+                    variables=tuple((variables or {}).get(name, ())),
                 )
             )
     ci = configs.get(CI) or next((c for c in configs.values() if c.ci), None)

@@ -8,10 +8,13 @@ from the network or the clock, so the same project always gives the same files.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from dbt_ferry.core.errors import ConfigError
 from dbt_ferry.deploy import layout
+from dbt_ferry.deploy.profiles import ProfileVariable
 from dbt_ferry.deploy.project import DbtProject, ident, slug
 from dbt_ferry.deploy.render import (
     ACTION_PINS,
@@ -32,6 +35,10 @@ RUNNER = "ubuntu-24.04"
 DOCKER_PLATFORM = "linux/amd64"
 #: Hard limit of one Kubernetes run, in seconds.
 ACTIVE_DEADLINE = 3 * 3600
+#: What the task definition sets itself: never a warehouse secret parameter of the stack.
+TASK_VARIABLES = frozenset(
+    {"DBT_FERRY_ENV", "DBT_FERRY_STORE", "DBT_FERRY_NOTIFY_URL", "PREFECT_API_URL", "PREFECT_API_KEY"}
+)
 _ROOT_FILES = (
     "dbt_project.yml", "packages.yml", "dependencies.yml", "package-lock.yml", "selectors.yml", "pyproject.toml",
 )  # fmt: skip
@@ -49,6 +56,13 @@ class CloudEnv:
     target: str | None
     profile_path: str
     account_id: str | None
+    #: The variables its profile's target reads with env_var(): the task passes each from a secret.
+    variables: tuple[ProfileVariable, ...] = ()
+
+    @property
+    def secrets(self) -> tuple[ProfileVariable, ...]:
+        """The variables the stack takes a secret for (not those the task definition sets, nor ``AWS_*``)."""
+        return tuple(v for v in self.variables if v.name not in TASK_VARIABLES and not v.name.startswith("AWS_"))
 
     @property
     def slug(self) -> str:
@@ -83,6 +97,17 @@ class KitSpec:
         """The environment the single-environment files (stack defaults, Kubernetes) are written for: the last
         one, which by custom is production (snd, pre, pro)."""
         return self.cloud[-1]
+
+
+def secret_parameter(variable: str) -> str:
+    """The stack parameter holding the ARN of the secret for ``variable``: ``DBT_SHOP_PRO_PASSWORD`` →
+    ``DbtShopProPasswordSecretArn`` (CloudFormation names are letters and digits)."""
+    return "".join(part.capitalize() for part in re.split(r"[^A-Za-z0-9]+", variable) if part) + "SecretArn"
+
+
+def secret_name(spec: KitSpec, env: CloudEnv, variable: str) -> str:
+    """The name the commands init prints store ``variable``'s secret under: ``<project>/<env>/<VARIABLE>``."""
+    return f"{spec.project.slug}/{env.name}/{variable}"
 
 
 def kit_files(spec: KitSpec) -> dict[Path, str]:
@@ -214,11 +239,83 @@ def _cd(spec: KitSpec) -> str:
     )
 
 
+_VALUE_FROM_PATTERN = (
+    "^$|^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+$"
+    "|^arn:aws[a-z-]*:ssm:[a-z0-9-]+:[0-9]{12}:parameter/[A-Za-z0-9/_.-]+$"
+)
+
+
+def _or(conditions: list[str]) -> str:
+    """``!Or`` of named conditions, nested so that no ``Fn::Or`` has more than 10 (CloudFormation's limit)."""
+    items = [f"!Condition {name}" for name in conditions]
+    while len(items) > 10:
+        groups = [items[i : i + 10] for i in range(0, len(items), 10)]
+        items = [f"!Or [{', '.join(g)}]" if len(g) > 1 else g[0] for g in groups]
+    return f"!Or [{', '.join(items)}]"
+
+
+def _warehouse_secrets(spec: KitSpec) -> dict[str, str]:
+    """The template's blocks for the secrets the cloud environments' profiles read: a parameter per variable
+    (the ARN of a Secrets Manager secret or an SSM SecureString parameter), its condition, the execution
+    role's read permission and the container's ``Secrets`` entry."""
+    readers: dict[str, list[str]] = {}
+    for env in spec.cloud:
+        for secret in env.secrets:
+            readers.setdefault(secret.name, []).append(f"{env.name} ({env.profile_path})")
+    parameters, conditions, resources, entries = [], [], [], []
+    names = {variable: secret_parameter(variable) for variable in readers}
+    if len(set(names.values())) != len(names):
+        raise ConfigError(
+            f"the profiles' variables {', '.join(sorted(names))} name the same stack parameter twice",
+            "give the variables names that differ by more than case or punctuation",
+        )
+    for variable, where in readers.items():
+        parameter, condition = names[variable], "Has" + names[variable].removesuffix("Arn")
+        parameters += [
+            f"{parameter}:",
+            "  Type: String",
+            '  Default: ""',
+            f'  AllowedPattern: "{_VALUE_FROM_PATTERN}"',
+            "  Description: >-",
+            f"    ARN of the Secrets Manager secret or SSM SecureString parameter the job reads as {variable}",
+            f"    (env_var() of the profile of {', '.join(where)}); empty: not passed.",
+        ]
+        conditions.append(f'{condition}: !Not [!Equals [!Ref {parameter}, ""]]')
+        resources.append(f"- !If [{condition}, !Ref {parameter}, !Ref AWS::NoValue]")
+        entries += [
+            "- !If",
+            f"  - {condition}",
+            f"  - Name: {variable}",
+            f"    ValueFrom: !Ref {parameter}",
+            "  - !Ref AWS::NoValue",
+        ]
+    has = ["HasNotifySecret", "HasPrefectApiKey", *("Has" + n.removesuffix("Arn") for n in names.values())]
+    group = []
+    if names:
+        group = [
+            "- Label: { default: Warehouse secrets (an ARN per env_var() of the profiles; empty to leave one out) }",
+            f"  Parameters: [{', '.join(names.values())}]",
+        ]
+    return {
+        "secret_parameter_group": "\n".join(group),
+        "secret_parameters": "\n".join(
+            ["# The warehouse's secrets: one per env_var() of the cloud environments' profiles.", *parameters]
+            if parameters
+            else []
+        ),
+        "secret_conditions": "\n".join(conditions),
+        "has_secrets": _or(has),
+        "secret_resources": "\n".join(resources),
+        "secret_entries": "\n".join(entries),
+    }
+
+
 def _cloudformation(spec: KitSpec) -> str:
     primary = spec.primary
     repository = spec.project.github_repository
     commands = []
     for env in spec.cloud:
+        secrets = [f"{secret_parameter(v.name)}=arn:..." for v in env.secrets]
         commands += [
             f"#   aws cloudformation deploy --template-file {layout.STACK_TEMPLATE} --stack-name "
             f"{spec.project.slug}-{env.slug} \\",
@@ -226,8 +323,11 @@ def _cloudformation(spec: KitSpec) -> str:
             f"--parameter-overrides EnvironmentName={env.name} \\",
             f"#     StoreBucketName={env.bucket} StorePrefix={env.prefix} ResultsDatabaseName={env.namespace} \\",
             "#     VpcId=vpc-... SubnetIds=subnet-...,subnet-... SecurityGroupIds=sg-..."
-            + ("" if repository else " GitHubRepository=OWNER/REPO"),
+            + ("" if repository else " GitHubRepository=OWNER/REPO")
+            + (" \\" if secrets else ""),
         ]
+        if secrets:
+            commands.append("#     " + " ".join(secrets))
     return render(
         "cloudformation.yaml",
         {
@@ -240,6 +340,7 @@ def _cloudformation(spec: KitSpec) -> str:
             "var_prefix_hint": primary.var_prefix,
             "github_repository_default": f'Default: "{repository}"' if repository else "",
             "prefect_worker_image": PREFECT_WORKER_IMAGE,
+            **_warehouse_secrets(spec),
         },
     )
 

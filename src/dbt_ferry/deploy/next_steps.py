@@ -11,7 +11,7 @@ from pathlib import Path
 
 from dbt_ferry.deploy import layout
 from dbt_ferry.deploy.dependencies import DependencyPlan
-from dbt_ferry.deploy.kit import KitSpec
+from dbt_ferry.deploy.kit import KitSpec, secret_name, secret_parameter
 from dbt_ferry.deploy.project import DbtProject, slug
 
 LOCAL = "local"
@@ -69,6 +69,7 @@ def next_steps(dbt: DbtProject, spec: KitSpec, dependencies: DependencyPlan) -> 
             f"--prefect-file {layout.PREFECT_FILE} --name {dbt.slug}-{spec.local_env} && "
             f"{run}prefect worker start --pool {pool}"
         )
+    notes += secret_commands(spec)
     if spec.cloud:
         notes.append(
             f"on AWS: deploy {layout.STACK_TEMPLATE} once per environment (commands at its top), then set the "
@@ -85,4 +86,21 @@ def next_steps(dbt: DbtProject, spec: KitSpec, dependencies: DependencyPlan) -> 
             f"{layout.KIT_DIR}/ and {layout.CI_WORKFLOW}, {layout.CD_WORKFLOW}: remove the old files "
             f"(git rm {' '.join(old)}) so that CI and CD do not run twice"
         )
+    return notes
+
+
+def secret_commands(spec: KitSpec) -> list[str]:
+    """For each secret a cloud environment's profile reads: the one command that stores it (Secrets Manager, or
+    an SSM SecureString parameter), and the stack parameter that takes its ARN."""
+    notes = []
+    for env in spec.cloud:
+        for variable in env.secrets:
+            name = secret_name(spec, env, variable.name)
+            optional = " (optional: the profile has a default)" if variable.optional else ""
+            notes.append(
+                f"store {env.name}'s {variable.name}{optional} once: aws secretsmanager create-secret --region "
+                f'{env.region} --name {name} --secret-string "${variable.name}" (or aws ssm put-parameter --region '
+                f'{env.region} --type SecureString --name /{name} --value "${variable.name}"), and deploy the stack '
+                f"with {secret_parameter(variable.name)}=<its ARN>"
+            )
     return notes

@@ -145,6 +145,44 @@ def scrub_secrets(profile: str, entry: dict[str, Any]) -> tuple[dict[str, Any], 
     return walk(entry, []), replaced
 
 
+#: ``env_var('NAME')`` or ``env_var("NAME", default)`` in a profile value; group 2 is set when there is a default.
+_ENV_VAR = re.compile(r"""env_var\(\s*(['"])([^'"]+)\1\s*(,)?""")
+
+
+@dataclass(frozen=True)
+class ProfileVariable:
+    """An environment variable a dbt target reads with ``env_var()``."""
+
+    name: str
+    #: The profile gives a default (``env_var('X', 'y')``): dbt runs without it.
+    optional: bool
+
+
+def target_variables(entry: dict[str, Any], target: str | None) -> list[ProfileVariable]:
+    """The variables ``target`` (default: the profile's own) of a profile ``entry`` reads, each once, in order.
+
+    dbt renders only the target it runs, so the other targets' variables are not needed there."""
+    outputs = entry.get("outputs")
+    name = target or entry.get("target")
+    output = outputs.get(name) if isinstance(outputs, dict) and isinstance(name, str) else None
+    found: dict[str, bool] = {}
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+        elif isinstance(node, str):
+            for match in _ENV_VAR.finditer(node):
+                found[match[2]] = found.get(match[2], True) and bool(match[3])
+
+    walk(entry.get("target"))
+    walk(output)
+    return [ProfileVariable(key, optional) for key, optional in found.items()]
+
+
 def render_profile_file(source: SourceProfile, environment: str, note: str) -> tuple[str, dict[str, str]]:
     """The text of ``profiles/<env>.yml``: the project's profile alone, credentials read from variables."""
     entry, replaced = scrub_secrets(source.name, source.profile)

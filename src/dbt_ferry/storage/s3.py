@@ -200,12 +200,15 @@ class S3Store:
         return int(head["ContentLength"])
 
     def _check_bucket(self) -> None:
-        """A HEAD 404 carries no error code: ask (once per store) whether the bucket itself exists."""
+        """A HEAD 404 carries no error code: ask (once per store) whether the bucket itself exists.
+
+        With a listing of the store's prefix, not HeadBucket: a role whose s3:ListBucket holds only for the store's
+        prefix (``s3:prefix``, as the generated task role's) may make it, and a missing bucket is NoSuchBucket."""
         if self._bucket_seen:
             return
         try:
             with self._errors("inspect", ""):
-                self.client.head_bucket(Bucket=self.bucket)
+                self.client.list_objects_v2(Bucket=self.bucket, Prefix=self._key(""), MaxKeys=1)
         except StoreNotFoundError:
             raise StoreError(
                 f"bucket {self.bucket} does not exist", "create it, or fix the store's bucket name"
