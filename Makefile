@@ -45,7 +45,7 @@ check: install
 PYTEST_WORKERS ?= 2
 
 test: check
-	$(BIN)/pytest -p no:cacheprovider -n $(PYTEST_WORKERS) --dist loadfile
+	$(BIN)/pytest -p no:cacheprovider -n $(PYTEST_WORKERS) --dist loadfile --durations=25
 
 test-fast: install
 	$(BIN)/pytest -m "not slow" -p no:cacheprovider

@@ -127,7 +127,7 @@ class S3Store:
         if code in ("PreconditionFailed", "ConditionalRequestConflict") or status in (412,):
             return StorePreconditionError(f"{where} already exists")
         if code in ("AccessDenied", "403", "Forbidden") or status == 403:
-            return StoreError(
+            return _AccessDenied(
                 f"access denied to {action} {where}",
                 "grant the role s3:GetObject/PutObject/ListBucket on the store prefix",
             )
@@ -186,6 +186,9 @@ class S3Store:
         except StoreNotFoundError:
             self._check_bucket()
             raise
+        except _AccessDenied:
+            self._absent_or_denied(key)
+            raise
 
     def open_read(self, key: str) -> BinaryIO:
         return cast(BinaryIO, io.BufferedReader(_Body(self, key), buffer_size=_MB))
@@ -197,7 +200,26 @@ class S3Store:
         except StoreNotFoundError:
             self._check_bucket()
             return None
+        except _AccessDenied:
+            try:
+                self._absent_or_denied(key)
+            except StoreNotFoundError:
+                return None
+            raise
         return int(head["ContentLength"])
+
+    def _absent_or_denied(self, key: str) -> None:
+        """S3 answers 403, not 404, for a missing key when the role may not list it — and a role whose
+        s3:ListBucket holds only with an ``s3:prefix`` condition (the generated task role's) may not, for a GET has
+        no prefix. Listing exactly that key tells: absent is :class:`StoreNotFoundError`; present, or a listing
+        refused too, leaves the access denial as it is."""
+        full = self._key(key)
+        try:
+            answer = self.client.list_objects_v2(Bucket=self.bucket, Prefix=full, MaxKeys=1)
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError):
+            return
+        if not any(obj.get("Key") == full for obj in answer.get("Contents", [])):
+            raise StoreNotFoundError(f"s3://{self.bucket}/{full} does not exist") from None
 
     def _check_bucket(self) -> None:
         """A HEAD 404 carries no error code: ask (once per store) whether the bucket itself exists.
@@ -244,6 +266,10 @@ class S3Store:
                             f"{first.get('Key')}: {first.get('Code')} {first.get('Message', '')}".rstrip(),
                             "check the role's s3:DeleteObject permission on these keys",
                         )
+
+
+class _AccessDenied(StoreError):
+    """S3 refused the request (403)."""
 
 
 class _DamagedRead(StoreError):
