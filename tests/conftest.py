@@ -150,5 +150,5 @@ def _log_handlers_write_to_this_test() -> Iterator[None]:
         for handler in logger.handlers:
             stream = getattr(handler, "stream", None)
             if isinstance(handler, logging.StreamHandler) and getattr(stream, "closed", False):
-                handler.setStream(sys.stderr)
+                handler.stream = sys.stderr  # not setStream(), which flushes the closed stream first
     yield

@@ -12,7 +12,7 @@ import pytest
 
 from dbt_ferry.config.models import EnvironmentConfig
 from dbt_ferry.core.errors import ConfigError
-from dbt_ferry.core.manifest import ReleaseManifest
+from dbt_ferry.core.manifest import ReleaseManifest, build_id
 from dbt_ferry.runtime.bootstrap import with_flow_run
 from dbt_ferry.runtime.flow_run import FlowRunRecord, is_worker_default_command
 from dbt_ferry.runtime.mode import uses_prefect
@@ -28,7 +28,7 @@ def _spec(tmp_path: Path, request: JobRequest | None = None, **environment: obje
         {
             "project": "shop",
             "version": "1.4.0",
-            "build_id": "b" * 16,
+            "build_id": build_id(()),  # release.json's build_id is its artifacts' digest
             "created_at": "2026-01-01T00:00:00Z",
             "python_version": "3.11",
             "dbt_ferry_version": "0.1.0",
