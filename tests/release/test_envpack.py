@@ -174,12 +174,14 @@ def test_corrupt_env_pack_leaves_nothing_behind(shop: Path, tmp_path: Path) -> N
 
 
 def test_a_tampered_chunk_is_refused_before_it_is_decompressed(shop: Path, tmp_path: Path) -> None:
-    """Even with the pack's sha256 and size rewritten in release.json, the piece that changed is named, and
-    nothing from it reaches zstd (the reader hands out a piece only once it matches)."""
+    """Even with the pack's sha256 rewritten in release.json, its build_id recomputed and the folder renamed (all an
+    attacker without the release key can do), the piece that changed is named, and nothing from it reaches zstd
+    (the reader hands out a piece only once it matches)."""
     import hashlib
     import json
 
     from dbt_ferry.core.errors import IntegrityError
+    from dbt_ferry.core.manifest import Artifact, build_id
 
     built, _ = _with_fake_env_pack(shop, tmp_path, chunk_size=64 * 1024)
     store = LocalStore(tmp_path / "store")
@@ -194,6 +196,10 @@ def test_a_tampered_chunk_is_refused_before_it_is_decompressed(shop: Path, tmp_p
     manifest = json.loads(manifest_path.read_text())
     (env,) = [a for a in manifest["artifacts"] if a["kind"] == "env"]
     env["sha256"] = hashlib.sha256(data).hexdigest()
+    old_build = manifest["build_id"]
+    manifest["build_id"] = build_id([Artifact.model_validate(a) for a in manifest["artifacts"]])
+    pack.parent.rename(pack.parent.with_name(manifest["build_id"]))
+    assert manifest["build_id"] != old_build
     manifest_path.write_text(json.dumps(manifest))
     with pytest.raises(IntegrityError) as raised:
         fetch_release(store, "local", tmp_path / "dest", cache_dir=tmp_path / "cache")
