@@ -17,7 +17,7 @@ export PYTHONDONTWRITEBYTECODE :=
 # The env pack and the tests call uv as a program: make the one we use findable.
 export PATH := $(dir $(UV)):$(PATH)
 
-.PHONY: help install demo check test test-fast bench clean
+.PHONY: help install demo check test test-fast test-faults bench clean
 
 help:
 	@echo "make demo   package, publish and fetch the example dbt project (installs everything first)"
@@ -49,6 +49,15 @@ test: check
 
 test-fast: install
 	$(BIN)/pytest -m "not slow" -p no:cacheprovider
+
+# The fault tests alone (also part of make test), then the trials RELIABILITY.md reports (127.0.0.1 only, ~1 min).
+FAULT_TESTS := tests/storage/test_s3_faults.py tests/core/test_archive.py tests/core/test_tarcheck.py \
+	tests/core/test_archive_limits.py tests/core/test_chunks.py tests/release/test_release_trust.py \
+	tests/release/test_store_recovery.py tests/release/test_disk_full.py tests/runtime/test_sigterm_fetch.py \
+	tests/runtime/test_state_jobs.py tests/runtime/test_sigterm.py
+test-faults: install
+	$(BIN)/pytest -p no:cacheprovider -n $(PYTEST_WORKERS) --dist loadfile $(FAULT_TESTS)
+	$(BIN)/python -m bench.faults --trials 100
 
 bench: install
 	$(UV) sync --locked --all-extras --all-groups

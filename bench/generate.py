@@ -26,7 +26,7 @@ ROWS = 50
 
 def generate(dest: Path, models: int, *, layers: int = 10, version: str = "1.0.0", seed: int = 42) -> dict[str, int]:
     """Write the project into ``dest`` (replaced if it exists); return counts."""
-    rng = random.Random(seed * 1_000_003 + models)  # noqa: S311 - deterministic synthetic data
+    rng = random.Random(seed * 1_000_003 + models)
     if dest.exists():
         shutil.rmtree(dest)
     (dest / "seeds").mkdir(parents=True)

@@ -98,7 +98,7 @@ def run_results(nodes: int, run: int, runs: int, started: datetime, rng: random.
 
 def seed(catalog: Any, folder: Path, runs: int, nodes: int) -> float:
     """Export ``runs`` runs through the real export path; the seconds it took."""
-    rng = random.Random(runs * 100003 + nodes)  # noqa: S311 - synthetic data
+    rng = random.Random(runs * 100003 + nodes)
     now = datetime.now(UTC)
     spacing = timedelta(days=DAYS - 1) / max(runs, 1)
     began = time.perf_counter()

@@ -13,7 +13,7 @@ STATUSES = (("success", 0.55), ("pass", 0.38), ("warn", 0.03), ("fail", 0.02), (
 
 def run_results(n: int, *, seed: int = 7) -> dict[str, object]:
     """A dbt 1.11 (schema v6) run_results.json of ``n`` nodes, on 4 threads."""
-    rng = random.Random(seed)  # noqa: S311 - synthetic data, not secrets
+    rng = random.Random(seed)
     start = datetime(2026, 11, 1, 6, 0, tzinfo=UTC)
     results = []
     clock = [start] * 4
