@@ -177,6 +177,8 @@ def test_full_template_creates_the_supported_resources(aws: str, jaffle: Adoptab
         "StateReaderRole": "AWS::IAM::Role",
         "StateKey": "AWS::KMS::Key",
         "StateKeyAlias": "AWS::KMS::Alias",
+        "ReleaseKey": "AWS::KMS::Key",
+        "ReleaseKeyAlias": "AWS::KMS::Alias",
     }
     # The state key: asymmetric, for signatures; the alias trust.state_key names; the task role may sign with it.
     # (moto gap: its CloudFormation keeps the KeyPolicy as a mapping, on which its KMS then fails with a 500 in
@@ -208,6 +210,7 @@ def test_full_template_creates_the_supported_resources(aws: str, jaffle: Adoptab
     assert {e["name"]: e["value"] for e in container["environment"] if e} == {
         "DBT_FERRY_ENV": "pro",
         "DBT_FERRY_STORE": "s3://jaffle-dbt-ferry-pro/jaffle",
+        "DBT_FERRY_RELEASE_KEY": outputs["ReleaseKeyArn"],  # releases are checked with the key CD signs with
     }
     assert container["logConfiguration"] == {
         "logDriver": "awslogs",

@@ -24,6 +24,7 @@ ATTRIBUTES = {
     "ExecutionRole.Arn": f"arn:aws:iam::{ACCOUNT}:role/execution",
     "TaskRole.Arn": f"arn:aws:iam::{ACCOUNT}:role/task",
     "StateKey.Arn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/00000000-0000-0000-0000-000000000000",
+    "ReleaseKey.Arn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/11111111-1111-1111-1111-111111111111",
 }
 
 

@@ -25,6 +25,7 @@ from dbt_ferry.config.loader import load_project
 from dbt_ferry.deploy import layout
 from dbt_ferry.release.package import package_release
 from dbt_ferry.release.publish import publish_release
+from dbt_ferry.release.trust import ReleaseTrust
 from dbt_ferry.runtime.bootstrap import prepare
 from dbt_ferry.runtime.job import execute
 from dbt_ferry.runtime.report import JobReport
@@ -39,6 +40,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 PREFIX, ENV, DATABASE = "shop", "pro", "dbt_ferry_shop_pro"
 ALIAS = "alias/shop-dbt-ferry-pro-state"
+RELEASE_ALIAS = "alias/shop-dbt-ferry-pro-release"
 
 #: Granted and not used by these runs, each for a reason.
 KNOWN_UNUSED = {
@@ -56,7 +58,9 @@ KNOWN_UNUSED = {
 }  # fmt: skip
 
 
-def _task_role_statements(project: Adoptable, bucket: str, key_arn: str) -> list[dict[str, object]]:
+def _task_role_statements(
+    project: Adoptable, bucket: str, key_arn: str, release_key_arn: str = ""
+) -> list[dict[str, object]]:
     project.init(ENV)
     template = parse((project.root / layout.STACK_TEMPLATE).read_text(encoding="utf-8"))
     resolver = Resolver(
@@ -72,7 +76,7 @@ def _task_role_statements(project: Adoptable, bucket: str, key_arn: str) -> list
             "SecurityGroupIds": "sg-1",
             "GitHubRepository": "acme/shop",
         },
-        {"StateKey.Arn": key_arn},
+        {"StateKey.Arn": key_arn, "ReleaseKey.Arn": release_key_arn},
     )
     role = resolver.resource("TaskRole")
     assert role is not None
@@ -97,16 +101,19 @@ def test_a_job_needs_no_permission_the_task_role_lacks(
     kms = boto3.client("kms")
     key = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]
     kms.create_alias(AliasName=ALIAS, TargetKeyId=key["KeyId"])
+    release_key = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]
+    kms.create_alias(AliasName=RELEASE_ALIAS, TargetKeyId=release_key["KeyId"])
     # What the stack creates: the Glue database of the result tables.
     boto3.client("glue").create_database(DatabaseInput={"Name": DATABASE})
     pyproject = shop / "pyproject.toml"
     pyproject.write_text(
         pyproject.read_text()
-        + f'\n[tool.dbt-ferry.environments.pro.trust]\nstate_key = "{ALIAS}"\n'
+        + f'\n[tool.dbt-ferry.environments.pro.trust]\nstate_key = "{ALIAS}"\nrelease_key = "{RELEASE_ALIAS}"\n'
         + f'\n[tool.dbt-ferry.environments.pro.exports]\nnamespace = "{DATABASE}"\n'
     )
     built = package_release(load_project(shop), tmp_path / "build")
-    publish_release(S3Store(bucket, PREFIX), built, environment=ENV, promote=True)  # the deploy role's doing
+    # The deploy role's doing, signed with the release key (as `dbt-ferry publish` does with trust.release_key).
+    publish_release(S3Store(bucket, PREFIX), built, environment=ENV, promote=True, trust=ReleaseTrust(RELEASE_ALIAS))
 
     from moto.moto_api import recorder
 
@@ -124,14 +131,17 @@ def test_a_job_needs_no_permission_the_task_role_lacks(
     assert first.state and second.state
 
     recording = (tmp_path / "recording.jsonl").read_text()
-    calls = calls_of(recording, region=REGION, account=ACCOUNT, key_arns={ALIAS: key["Arn"], key["KeyId"]: key["Arn"]})
+    key_arns = {ALIAS: key["Arn"], key["KeyId"]: key["Arn"], RELEASE_ALIAS: release_key["Arn"],
+                release_key["KeyId"]: release_key["Arn"]}  # fmt: skip
+    calls = calls_of(recording, region=REGION, account=ACCOUNT, key_arns=key_arns)
     actions = {c.action for c in calls}
     # The run did what a run does: read the release and the state, write outputs, sign and verify, export.
     assert {"s3:GetObject", "s3:PutObject", "s3:ListBucket", "kms:Sign", "kms:Verify"} <= actions, actions
     assert {"glue:GetTable", "glue:CreateTable", "glue:UpdateTable"} & actions, actions
     assert "s3:DeleteObject" not in actions  # a job deletes nothing
 
-    verdict = evaluate(_task_role_statements(jaffle, bucket, key["Arn"]), calls)
+    assert any(c.action == "kms:Verify" and c.resource == release_key["Arn"] for c in calls)  # the release checked
+    verdict = evaluate(_task_role_statements(jaffle, bucket, key["Arn"], release_key["Arn"]), calls)
     assert verdict.denied == [], "the task role lacks:\n" + "\n".join(map(str, verdict.denied))
     known = {(sid, action, resource.format(bucket=bucket)) for sid, action, resource in KNOWN_UNUSED}
     print("granted, not used by a run:", *verdict.unused, sep="\n  ")  # noqa: T201 - the report the brief asks for

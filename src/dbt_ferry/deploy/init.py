@@ -233,7 +233,10 @@ def _environment_table(dbt: DbtProject, name: str, region: str, source: SourcePr
                 "catalog": {"type": "glue", "region": region},
             },
             # The stack's StateKey: state in S3 is used only when signed with it.
-            "trust": {"state_key": f"alias/{dbt.slug}-dbt-ferry-{name}-state"},
+            "trust": {
+                "state_key": f"alias/{dbt.slug}-dbt-ferry-{name}-state",
+                "release_key": f"alias/{dbt.slug}-dbt-ferry-{name}-release",
+            },
         },
         [
             f"On AWS ({layout.STACK_TEMPLATE}): the bucket is a placeholder; profiles/{name}.yml holds the",
