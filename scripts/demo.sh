@@ -22,6 +22,7 @@ echo
 echo "Where to look:"
 echo "  docs (one HTML file):  $store/docs/local/index.html"
 echo "  timing chart:          $store/docs/local/timing.html"
+echo "  history report:        $store/docs/local/history.html (dbt-ferry report: the runs over time)"
 echo "  result tables:         $store/tables/ (Iceberg, SQLite catalog) — $ferry history --env local --store $store ${project[*]}"
 echo "  run artifacts:         $store/runs/local/"
 echo "  state for slim CI:     $store/state/local/manifest.json"
