@@ -1,12 +1,17 @@
 """Benchmark: the history report (`dbt-ferry report`) over R runs of N nodes, and its size.
 
-    .venv/bin/python bench/report.py [--runs 10 1000] [--nodes 2000] [--repeat 3] [--json bench/out/report.json]
+    .venv/bin/python bench/report.py [--runs 10 1000] [--nodes 2000] [--repeat 3] [--keep DIR]
+                                     [--json bench/out/report.json]
 
 For each R, a fresh SQLite catalog is seeded through the real export path: R synthetic runs of the same N nodes
 (40 % models, 5 % seeds, 5 % snapshots, 50 % tests on 4 threads; durations that drift, a few slow models and flaky
 tests), spread over the last 30 days, each exported with ``export_run`` as a job does. Then the report is written
 ``--repeat`` times: the time to read the tables (``load_report``), to render and write the file, and its size.
-Seeding 1,000 runs of 2,000 nodes exports two million node rows: it takes a while, and is not timed.
+Seeding 1,000 runs of 2,000 nodes exports two million node rows, one commit per run as jobs make them: it takes
+about half an hour and is not part of the report's figures, but the export time of the first and last runs is
+recorded (the tables' metadata grows with every commit). ``--keep DIR`` keeps the seeded catalog in DIR/<runs>x<nodes>
+and reuses it on the next call, so the report can be measured again on a quiet machine without seeding again; the
+report's peak memory (``ru_maxrss``) is only the report's when the catalog was reused.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import resource
+import shutil
 import statistics
 import sys
 import tempfile
@@ -96,12 +103,14 @@ def run_results(nodes: int, run: int, runs: int, started: datetime, rng: random.
     }
 
 
-def seed(catalog: Any, folder: Path, runs: int, nodes: int) -> float:
-    """Export ``runs`` runs through the real export path; the seconds it took."""
+def seed(catalog: Any, folder: Path, runs: int, nodes: int) -> dict[str, float]:
+    """Export ``runs`` runs through the real export path: the seconds it took, and the seconds of the first and
+    last tenth of the exports (their medians)."""
     rng = random.Random(runs * 100003 + nodes)
     now = datetime.now(UTC)
     spacing = timedelta(days=DAYS - 1) / max(runs, 1)
     began = time.perf_counter()
+    each: list[float] = []
     for run in range(runs):
         started = now - timedelta(days=DAYS - 1) + spacing * run
         data = run_results(nodes, run, runs, started, rng)
@@ -112,17 +121,42 @@ def seed(catalog: Any, folder: Path, runs: int, nodes: int) -> float:
         end = started + timedelta(seconds=data["elapsed_time"] + 1)
         info = RunInfo(project="bench", environment="bench", release_version="1.0.0", command="build",
                        threads=THREADS, started_at=started, completed_at=end, exit_code=1 if failed else 0)  # fmt: skip
+        one = time.perf_counter()
         export_run(catalog, "dbt_ferry", run_dir, info)
+        each.append(time.perf_counter() - one)
         for path in run_dir.iterdir():
             path.unlink()
         run_dir.rmdir()
-    return time.perf_counter() - began
+        if run % 100 == 99:
+            print(f"  seeded {run + 1}/{runs} runs, last export {each[-1]:.2f} s", file=sys.stderr, flush=True)
+    tenth = max(1, runs // 10)
+    return {
+        "total_s": time.perf_counter() - began,
+        "first_tenth_export_s": statistics.median(each[:tenth]),
+        "last_tenth_export_s": statistics.median(each[-tenth:]),
+    }
 
 
-def measure(runs: int, nodes: int, repeat: int) -> dict[str, object]:
+def _catalog(folder: Path, runs: int, nodes: int) -> tuple[Any, dict[str, float] | None]:
+    """The catalog in ``folder``, seeded now unless an earlier call left it seeded (then its seeding figures)."""
+    marker = folder / "seeded.json"
+    if not marker.exists():  # an earlier seeding stopped halfway: start again
+        for part in ("store", "runs"):
+            shutil.rmtree(folder / part, ignore_errors=True)
+    catalog = open_catalog(SqlCatalogConfig(), LocalStoreConfig(path=str(folder / "store")))
+    if marker.exists():
+        return catalog, json.loads(marker.read_text())
+    seeding = seed(catalog, folder / "runs", runs, nodes)
+    marker.write_text(json.dumps(seeding))
+    return catalog, None
+
+
+def measure(runs: int, nodes: int, repeat: int, keep: Path | None) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="ferry-bench-report-") as tmp:
-        catalog = open_catalog(SqlCatalogConfig(), LocalStoreConfig(path=str(Path(tmp) / "store")))
-        seeding = seed(catalog, Path(tmp) / "runs", runs, nodes)
+        folder = keep / f"{runs}x{nodes}" if keep else Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        catalog, reused = _catalog(folder, runs, nodes)
+        seeding = reused or json.loads((folder / "seeded.json").read_text())
         load, total, sizes = [], [], []
         for i in range(repeat):
             started = time.perf_counter()
@@ -135,7 +169,9 @@ def measure(runs: int, nodes: int, repeat: int) -> dict[str, object]:
             "runs": runs,
             "nodes": nodes,
             "node_rows": data.node_rows,
-            "seed_export_s": seeding,
+            "seeding": seeding,
+            "catalog_reused": reused is not None,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "read_s": {"median": statistics.median(load), "min": min(load), "max": max(load)},
             "report_s": {"median": statistics.median(total), "min": min(total), "max": max(total)},
             "bytes": sizes[-1],
@@ -149,16 +185,20 @@ def main() -> None:
     parser.add_argument("--runs", type=int, nargs="+", default=[10, 1000])
     parser.add_argument("--nodes", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--keep", type=Path, help="keep the seeded catalogs here and reuse them")
     parser.add_argument("--json", type=Path, default=Path("bench/out/report.json"))
     args = parser.parse_args()
-    rows = [measure(r, args.nodes, args.repeat) for r in args.runs]
-    print(f"{'runs':>6} {'nodes':>6} {'node rows':>10} {'read s':>8} {'report s (median, min-max)':>28} {'size':>10}")
+    rows = [measure(r, args.nodes, args.repeat, args.keep) for r in args.runs]
+    print(
+        f"{'runs':>6} {'nodes':>6} {'node rows':>10} {'read s':>8} {'report s (median, min-max)':>28} {'size':>10}"
+        f" {'peak RSS':>9}"
+    )
     for row in rows:
         read, total = row["read_s"], row["report_s"]
         print(
             f"{row['runs']:>6} {row['nodes']:>6} {row['node_rows']:>10} {read['median']:>8.2f} "  # type: ignore[index]
             f"{total['median']:>12.2f} ({total['min']:.2f}-{total['max']:.2f})"  # type: ignore[index]
-            f"{row['bytes'] / 1000:>11.0f} kB"  # type: ignore[operator]
+            f"{row['bytes'] / 1000:>11.0f} kB {row['peak_rss_mb']:>6.0f} MB"  # type: ignore[operator]
         )
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(rows, indent=2))

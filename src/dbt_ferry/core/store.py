@@ -23,8 +23,13 @@ class ArtifactStore(Protocol):
         """Raise :class:`StoreNotFoundError` when ``key`` does not exist."""
         ...
 
-    def write_bytes(self, key: str, data: bytes, *, if_absent: bool = False) -> None:
-        """Write atomically; with ``if_absent`` raise :class:`StorePreconditionError` if it exists."""
+    def read_versioned(self, key: str) -> tuple[bytes, str]:
+        """``key``'s bytes and a tag of this version of it, for a later ``write_bytes(..., if_match=tag)``."""
+        ...
+
+    def write_bytes(self, key: str, data: bytes, *, if_absent: bool = False, if_match: str | None = None) -> None:
+        """Write atomically; raise :class:`StorePreconditionError` when ``if_absent`` and it exists, or when
+        ``if_match`` is not the tag of the version there now (compare-and-swap)."""
         ...
 
     def upload(self, key: str, source: Path, *, progress: ProgressCallback | None = None) -> None:

@@ -13,15 +13,24 @@ import logging
 from dataclasses import dataclass
 from typing import Literal
 
-from dbt_ferry.core.errors import IntegrityError, ReleaseConflictError, StorePreconditionError
+from dbt_ferry.core.errors import (
+    IntegrityError,
+    ReleaseConflictError,
+    StoreError,
+    StoreNotFoundError,
+    StorePreconditionError,
+)
 from dbt_ferry.core.manifest import Channel, ReleaseManifest
 from dbt_ferry.core.names import channel_key, release_prefix
 from dbt_ferry.core.store import ArtifactStore, ProgressCallback
-from dbt_ferry.release.catalog import artifact_key, manifest_key, read_channel, read_manifest
+from dbt_ferry.release.catalog import artifact_key, manifest_key, read_manifest
 from dbt_ferry.release.package import BuiltRelease
 from dbt_ferry.release.trust import ReleaseTrust
 
 log = logging.getLogger(__name__)
+
+#: How many times a promote reads the channel again after another promote wrote it first.
+PROMOTE_ATTEMPTS = 20
 
 PublishStatus = Literal["published", "unchanged", "replaced", "uploaded again"]
 
@@ -124,13 +133,28 @@ def publish_release(
 
 
 def promote_release(store: ArtifactStore, environment: str, version: str) -> Channel:
-    """Point ``environment``'s channel at ``version`` (deploy or rollback), in one atomic write."""
+    """Point ``environment``'s channel at ``version`` (deploy or rollback) in one conditional write: a promote
+    that ran meanwhile makes this one read the channel again, so ``previous`` is always the version replaced."""
     read_manifest(store, version)  # raises with the list of published versions
-    try:
-        current = read_channel(store, environment)
-    except IntegrityError as exc:  # a damaged channel is what promote repairs
-        log.warning("%s: replacing it", exc)
-        current = None
-    channel = Channel(version=version, previous=current.version if current else None)
-    store.write_bytes(channel_key(environment), channel.to_json())
-    return channel
+    key = channel_key(environment)
+    for _attempt in range(PROMOTE_ATTEMPTS):
+        try:
+            data, tag = store.read_versioned(key)
+        except StoreNotFoundError:
+            current, tag = None, None
+        else:
+            try:
+                current = Channel.from_json(data, f"{store.url}/{key}")
+            except IntegrityError as exc:  # a damaged channel is what promote repairs
+                log.warning("%s: replacing it", exc)
+                current = None
+        channel = Channel(version=version, previous=current.version if current else None)
+        try:
+            store.write_bytes(key, channel.to_json(), if_absent=tag is None, if_match=tag)
+        except StorePreconditionError:
+            continue  # another promote wrote first
+        return channel
+    raise StoreError(
+        f"{store.url}/{key} changed {PROMOTE_ATTEMPTS} times while promoting {version}: other promotes keep winning",
+        "run the command again",
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import os
 import shutil
 import tempfile
@@ -69,8 +71,14 @@ class LocalStore:
         except IsADirectoryError:
             raise StoreNotFoundError(f"{path} is a directory, not a file") from None
 
-    def write_bytes(self, key: str, data: bytes, *, if_absent: bool = False) -> None:
+    def read_versioned(self, key: str) -> tuple[bytes, str]:
+        data = self.read_bytes(key)
+        return data, hashlib.sha256(data).hexdigest()
+
+    def write_bytes(self, key: str, data: bytes, *, if_absent: bool = False, if_match: str | None = None) -> None:
         path = self._path(key)
+        if if_match is not None:
+            return self._write_if_match(key, path, data, if_match)
         tmp = self._temp_beside(path)
         try:
             with tmp.open("wb") as handle:
@@ -84,6 +92,21 @@ class LocalStore:
             tmp.unlink(missing_ok=True)
             raise
         self._commit(tmp, path, if_absent=if_absent)
+        return None
+
+    def _write_if_match(self, key: str, path: Path, data: bytes, tag: str) -> None:
+        """Compare and swap under an exclusive lock on a file beside ``path``: every such writer takes it."""
+        lock = path.parent / f".{path.name}.lock"
+        self._temp_beside(path).unlink()  # creates the folder, with the store's error if it cannot
+        with lock.open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                current = self.read_versioned(key)[1]
+            except StoreNotFoundError:
+                current = None
+            if current != tag:
+                raise StorePreconditionError(f"{path} changed since it was read")
+            self.write_bytes(key, data)
 
     def upload(self, key: str, source: Path, *, progress: ProgressCallback | None = None) -> None:
         path = self._path(key)
@@ -136,8 +159,8 @@ class LocalStore:
         keys = []
         for dirpath, _dirs, files in os.walk(base):
             for name in files:
-                if name.startswith(".") and name.endswith(".tmp"):
-                    continue  # an unfinished write
+                if name.startswith(".") and name.endswith((".tmp", ".lock")):
+                    continue  # an unfinished write, or the lock of a compare-and-swap
                 keys.append(Path(dirpath, name).relative_to(self.root).as_posix())
         return sorted(keys)
 

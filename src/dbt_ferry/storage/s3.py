@@ -125,7 +125,7 @@ class S3Store:
         if code in ("NoSuchKey", "404", "NotFound") or status == 404:
             return StoreNotFoundError(f"{where} does not exist")
         if code in ("PreconditionFailed", "ConditionalRequestConflict") or status in (412,):
-            return StorePreconditionError(f"{where} already exists")
+            return StorePreconditionError(f"{where} already exists, or changed since it was read")
         if code in ("AccessDenied", "403", "Forbidden") or status == 403:
             return _AccessDenied(
                 f"access denied to {action} {where}",
@@ -137,17 +137,21 @@ class S3Store:
         return StoreError(f"cannot {action} {where}: {message}")
 
     def read_bytes(self, key: str) -> bytes:
+        return self.read_versioned(key)[0]
+
+    def read_versioned(self, key: str) -> tuple[bytes, str]:
         for attempt in range(1, VERIFIED_READS + 1):
             try:
-                with self.open_read(key) as stream:
-                    return stream.read()
+                body = _Body(self, key)
+                with io.BufferedReader(body, buffer_size=_MB) as stream:
+                    return stream.read(), body.etag
             except _DamagedRead:
                 if attempt == VERIFIED_READS:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def write_bytes(self, key: str, data: bytes, *, if_absent: bool = False) -> None:
-        extra: dict[str, Any] = {"IfNoneMatch": "*"} if if_absent else {}
+    def write_bytes(self, key: str, data: bytes, *, if_absent: bool = False, if_match: str | None = None) -> None:
+        extra: dict[str, Any] = {"IfNoneMatch": "*"} if if_absent else {"IfMatch": if_match} if if_match else {}
         metadata = {SHA256_METADATA: hashlib.sha256(data).hexdigest()}
         with self._errors("write", key):
             self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, Metadata=metadata, **extra)
@@ -294,6 +298,10 @@ class _Body(io.RawIOBase):
 
     def readable(self) -> bool:
         return True
+
+    @property
+    def etag(self) -> str:
+        return self._etag
 
     def _resume(self, exc: BaseException) -> None:
         where = f"s3://{self._store.bucket}/{self._store._key(self._key)}"
