@@ -1,4 +1,5 @@
-"""Fault trials for RELIABILITY.md: reads of an S3 store through a fault proxy, and tampered bytes in releases.
+"""Fault trials for RELIABILITY.md: reads of an S3 store through a fault proxy, tampered bytes in releases, and
+generated hostile archives through both writers.
 
 Everything runs on 127.0.0.1 (a moto server, the seeded proxy of ``tests/fault_proxy.py``), bounded in count. Per
 trial kind it prints: trials, completed right, failed with one line, wrong bytes returned, tracebacks.
@@ -13,6 +14,7 @@ import io
 import json
 import os
 import random
+import shutil
 import tempfile
 import traceback
 from collections import Counter
@@ -21,6 +23,7 @@ from pathlib import Path
 from moto.server import ThreadedMotoServer
 from tests.conftest import free_port
 from tests.fault_proxy import FaultProxy
+from tests.hostile_archives import Sandbox, hostile_archive, try_extract
 
 from dbt_ferry.core.archive import extract_zstd_stream
 from dbt_ferry.core.checksums import ChunkVerifyingReader, chunk_digests
@@ -30,7 +33,8 @@ from dbt_ferry.storage.s3 import S3Store
 
 
 def _s3_trials(trials: int, rate: float, seed: int) -> Counter[str]:
-    """Each trial: list 20 keys, read them, download a 3 MiB object, through a proxy cutting or flipping."""
+    """Each trial: list 20 keys, read them, download a 3 MiB object, through a proxy that cuts answers (40 % of
+    the faults), flips a byte (20 %), answers 500/503/SlowDown itself (25 %) or stalls for 1.5 s (15 %)."""
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
@@ -51,9 +55,10 @@ def _s3_trials(trials: int, rate: float, seed: int) -> Counter[str]:
             source = Path(tmp) / "big"
             source.write_bytes(big)
             clean.upload("env.tar.zst", source)
-            proxy = FaultProxy(("127.0.0.1", port), cut_rate=rate * 2 / 3, flip_rate=rate / 3, seed=seed,
-                               max_faults=10 * trials)  # fmt: skip
+            proxy = FaultProxy(("127.0.0.1", port), cut_rate=rate * 0.4, flip_rate=rate * 0.2, error_rate=rate * 0.25,
+                               stall_rate=rate * 0.15, stall=1.5, seed=seed, max_faults=10 * trials)  # fmt: skip
             os.environ["AWS_ENDPOINT_URL"] = proxy.url
+            os.environ["DBT_FERRY_S3_READ_TIMEOUT"] = "0.5"  # a stall of 1.5 s is a dead link then
             for n in range(trials):
                 store = S3Store("faults", "shop")
                 try:
@@ -68,7 +73,8 @@ def _s3_trials(trials: int, rate: float, seed: int) -> Counter[str]:
                 except Exception:  # noqa: BLE001 - what the trial counts
                     outcomes["traceback"] += 1
                     traceback.print_exc()
-            outcomes["faults injected"] = proxy.cuts + proxy.flips
+            for kind in ("cuts", "flips", "errors", "stalls"):
+                outcomes[f"{kind} injected"] = getattr(proxy, kind)
             proxy.close()
     finally:
         server.stop()
@@ -159,16 +165,41 @@ def _manifest_trials(trials: int, seed: int) -> Counter[str]:
     return outcomes
 
 
+def _archive_trials(trials: int, seed: int, *, native: bool) -> Counter[str]:
+    """Each trial extracts one generated hostile archive into a new folder (GNU tar or Python writing)."""
+    rng = random.Random(seed)
+    outcomes: Counter[str] = Counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        sandbox = Sandbox(Path(tmp))
+        sandbox.prepare()
+        for n in range(trials):
+            dest = Path(tmp) / f"dest-{n}"
+            try:
+                outcome = try_extract(hostile_archive(rng, sandbox), dest, sandbox, native=native)
+            except Exception:  # noqa: BLE001 - counted: a traceback is what the trials look for
+                outcomes["tracebacks"] += 1
+                traceback.print_exc()
+                continue
+            outcomes["extracted" if outcome.accepted else "refused, one line"] += 1
+            if outcome.problems:
+                outcomes["escaped or left behind"] += 1
+                print(f"archive {n}: {outcome.problems}")
+            shutil.rmtree(dest, ignore_errors=True)
+    return outcomes
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trials", type=int, default=100)
-    parser.add_argument("--rate", type=float, default=0.15, help="fault rate per connection (2/3 cuts, 1/3 flips)")
+    parser.add_argument("--rate", type=float, default=0.15, help="fault rate per connection")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     for title, outcomes in (
         (f"S3 reads at a {args.rate:.0%} fault rate", _s3_trials(args.trials, args.rate, args.seed)),
         ("one flipped byte in a chunked env pack", _chunk_trials(args.trials, args.seed)),
         ("one flipped bit in release.json (unsigned)", _manifest_trials(args.trials * 3, args.seed)),
+        ("generated hostile archives, GNU tar writing", _archive_trials(args.trials * 10, args.seed, native=True)),
+        ("generated hostile archives, Python writing", _archive_trials(args.trials * 10, args.seed, native=False)),
     ):
         print(f"{title}: " + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())))
 

@@ -88,3 +88,49 @@ def test_a_damaged_body_is_never_returned(flipping: FaultProxy, written: str, tm
         outcomes["right"] += 1
     assert flipping.flips >= 5
     assert outcomes["right"] >= 8, outcomes  # damaged transfers are read again
+
+
+@pytest.fixture
+def refusing(aws: str, written: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultProxy]:
+    yield from _proxy(aws, monkeypatch, error_rate=0.25, seed=5)
+
+
+def test_500_503_and_slowdown_answers_are_retried(refusing: FaultProxy, written: str, tmp_path: Path) -> None:
+    for round_ in range(3):
+        store = S3Store(written, "shop")
+        assert {key: store.read_bytes(key) for key in SMALL} == SMALL
+        store.write_bytes(f"runs/prod/{round_}/ferry.json", b"{}")  # writes are retried too
+        dest = tmp_path / f"big-{round_}"
+        store.download("releases/1.0.0/abc/env.tar.zst", dest)
+        assert dest.read_bytes() == BIG
+    assert refusing.errors >= 10
+
+
+def test_a_stalled_answer_is_resumed_and_a_dead_endpoint_named(
+    aws: str, written: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("DBT_FERRY_S3_READ_TIMEOUT", "0.5")
+    for proxy in _proxy(aws, monkeypatch, stall_rate=0.4, stall=1.5, seed=3):
+        for round_ in range(3):
+            store = S3Store(written, "shop")
+            dest = tmp_path / f"big-{round_}"
+            store.download("releases/1.0.0/abc/env.tar.zst", dest)
+            assert dest.read_bytes() == BIG
+            assert store.read_bytes("releases/1.0.3/release.json") == SMALL["releases/1.0.3/release.json"]
+        assert proxy.stalls >= 2
+    every = {"stall_rate": 1.0, "stall": 30, "skip": 0, "stall_span": 0, "max_faults": 1000}
+    for proxy in _proxy(aws, monkeypatch, **every):  # no answer ever comes
+        with pytest.raises(StoreError, match=f"the S3 endpoint {proxy.url} did not answer in time") as caught:
+            S3Store(written, "shop").read_bytes("releases/1.0.3/release.json")
+        assert "DBT_FERRY_S3_READ_TIMEOUT" in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_read_timeout_that_is_not_a_number_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dbt_ferry.core.errors import ConfigError
+    from dbt_ferry.storage.s3 import read_timeout
+
+    assert read_timeout({}) == 60
+    assert read_timeout({"DBT_FERRY_S3_READ_TIMEOUT": "2.5"}) == 2.5
+    for bad in ("soon", "0", "-1"):
+        with pytest.raises(ConfigError, match="is not a number of seconds"):
+            read_timeout({"DBT_FERRY_S3_READ_TIMEOUT": bad})

@@ -14,6 +14,7 @@ ENV_RELEASE_KEY = "DBT_FERRY_RELEASE_KEY"
 ENV_ARCHIVE_MAX_MEMBERS = "DBT_FERRY_ARCHIVE_MAX_MEMBERS"
 ENV_ARCHIVE_MAX_BYTES = "DBT_FERRY_ARCHIVE_MAX_BYTES"
 ENV_ARCHIVE_MAX_DEPTH = "DBT_FERRY_ARCHIVE_MAX_DEPTH"
+ENV_S3_READ_TIMEOUT = "DBT_FERRY_S3_READ_TIMEOUT"
 
 #: What each variable does, for ``--help`` and the README.
 ENVIRONMENT_VARIABLES: dict[str, str] = {
@@ -29,4 +30,5 @@ ENVIRONMENT_VARIABLES: dict[str, str] = {
     ENV_ARCHIVE_MAX_MEMBERS: "most members one extracted archive may hold (default 500000)",
     ENV_ARCHIVE_MAX_BYTES: "most uncompressed bytes one extracted archive may hold (default 16 GiB)",
     ENV_ARCHIVE_MAX_DEPTH: "deepest path one extracted archive may hold (default 48)",
+    ENV_S3_READ_TIMEOUT: "seconds an S3 read waits for the next bytes before it retries or resumes (default 60)",
 }

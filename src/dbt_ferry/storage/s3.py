@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
@@ -26,7 +27,8 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 
 from dbt_ferry.core.checksums import sha256_file
-from dbt_ferry.core.errors import StoreError, StoreNotFoundError, StorePreconditionError
+from dbt_ferry.core.constants import ENV_S3_READ_TIMEOUT
+from dbt_ferry.core.errors import ConfigError, StoreError, StoreNotFoundError, StorePreconditionError
 from dbt_ferry.core.store import ProgressCallback
 from dbt_ferry.storage.aws_session import aws_session
 
@@ -49,6 +51,8 @@ _BROKEN_BODY: tuple[type[BaseException], ...] = (
     botocore.exceptions.ConnectionClosedError,
     botocore.exceptions.IncompleteReadError,
 )
+#: Seconds a read waits for the next bytes, unless ``DBT_FERRY_S3_READ_TIMEOUT`` says otherwise.
+READ_TIMEOUT = 60.0
 TRANSFER = TransferConfig(
     multipart_threshold=32 * _MB,
     multipart_chunksize=16 * _MB,
@@ -58,9 +62,23 @@ TRANSFER = TransferConfig(
 CLIENT_CONFIG = Config(
     retries={"max_attempts": 6, "mode": "standard"},
     connect_timeout=5,
-    read_timeout=60,
+    read_timeout=READ_TIMEOUT,
     max_pool_connections=16,
 )
+
+
+def read_timeout(environ: Mapping[str, str] | None = None) -> float:
+    """Seconds a read waits for S3's next bytes (``DBT_FERRY_S3_READ_TIMEOUT``, else 60)."""
+    raw = (os.environ if environ is None else environ).get(ENV_S3_READ_TIMEOUT, "").strip()
+    if not raw:
+        return READ_TIMEOUT
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds < 3600:
+        raise ConfigError(f"{ENV_S3_READ_TIMEOUT}={raw!r} is not a number of seconds", "set it to one, e.g. 60")
+    return seconds
 
 
 class S3Store:
@@ -83,7 +101,8 @@ class S3Store:
         if self._client is None:
             with self._errors("connect"):
                 session = aws_session(self.region)
-                self._client = session.client("s3", config=CLIENT_CONFIG)
+                config = CLIENT_CONFIG.merge(Config(read_timeout=read_timeout()))
+                self._client = session.client("s3", config=config)
         return self._client
 
     def _key(self, key: str) -> str:
@@ -99,6 +118,12 @@ class S3Store:
             raise StoreError(
                 f"no AWS credentials found to {action} {where}",
                 "configure credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or a task role)",
+            ) from None
+        except (botocore.exceptions.ReadTimeoutError, botocore.exceptions.ConnectTimeoutError) as exc:
+            endpoint = self.client.meta.endpoint_url
+            raise StoreError(
+                f"the S3 endpoint {endpoint} did not answer in time to {action} {where}, after retries",
+                f"check the network to it, or raise {ENV_S3_READ_TIMEOUT} on a slow link",
             ) from None
         except botocore.exceptions.EndpointConnectionError as exc:
             raise StoreError(
