@@ -54,8 +54,8 @@ def _link_target(rng: random.Random, sandbox: Sandbox) -> str:
 
 def _member(rng: random.Random, sandbox: Sandbox) -> bytes:
     name = rng.choice([*NAMES, str(sandbox.outside / "new.txt"), "/abs.txt"])
-    kind = rng.choices(["file", "dir", "sym", "hard", "fifo", "chr", "pax-path", "pax-link", "pax-size", "long"],
-                       weights=[30, 12, 18, 10, 3, 2, 8, 6, 5, 6])[0]  # fmt: skip
+    kind = rng.choices(["file", "dir", "sym", "hard", "fifo", "chr", "pax-path", "pax-link", "pax-size", "long",
+                        "pax-number", "pax-length"], weights=[30, 12, 18, 10, 3, 2, 8, 6, 5, 6, 6, 2])[0]  # fmt: skip
     payload = rng.randbytes(rng.choice([0, 1, 100, 511, 512, 513, 3000]))
     if kind == "file":
         return header(name, b"0", len(payload)) + data(payload)
@@ -73,6 +73,14 @@ def _member(rng: random.Random, sandbox: Sandbox) -> bytes:
     if kind == "pax-size":
         claimed = rng.choice([0, len(payload) + 512, max(len(payload) - 1, 0), 10**12])
         return pax([("size", str(claimed))]) + header(name, b"0", len(payload)) + data(payload)
+    if kind == "pax-number":
+        key = rng.choice(["size", "mtime", "atime", "uid", "gid"])
+        value = rng.choice(["9" * 4400, "9" * 19, "9" * 21, "-1", "-99999999999", "1.5", "1e9", "0x10", "", " 7",
+                            "1700000000.123456789", "1700000000.1234567891", "18446744073709551616"])  # fmt: skip
+        return pax([(key, value)]) + header(name, b"0", len(payload)) + data(payload)
+    if kind == "pax-length":
+        body = rng.choice([b"9" * 4400 + b" path=a\n", b"0 path=a\n", b"-5 path=a\n", b"12 path=a\n", b"9 path=ab"])
+        return pax(body) + header(name, b"0", len(payload)) + data(payload)
     long_name = "/".join(rng.choice(["a", "b", "..", "x" * 60]) for _ in range(rng.randint(2, 5)))
     body = long_name.encode() + b"\x00"
     return header("././@LongLink", b"L", len(body)) + data(body) + header("short", b"0", len(payload)) + data(payload)

@@ -63,7 +63,7 @@ def test_gtar_is_used_when_tar_is_not_gnu_tar(tmp_path: Path, monkeypatch: pytes
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ('echo "tar: d/f.txt: Cannot open: No space left on device" >&2; exit 2', r"exit 2\):\n.*No space left"),
+        ('echo "tar: d/f.txt: Cannot open: No space left on device" >&2; exit 2', r"exit 2\): tar: d/f.txt: Cannot"),
         ("exit 0", r"exit 0"),  # stopped reading before the end: not a success
         ('cat > /dev/null; echo "tar: Unexpected EOF" >&2; exit 2', "Unexpected EOF"),
     ],

@@ -124,9 +124,12 @@ def _with_fake_env_pack(
     tree = tmp_path / "fake-env"
     (tree / "bin").mkdir(parents=True)
     (tree / "pyvenv.cfg").write_text("home = /nowhere\nversion_info = 3\n")
-    (tree / "lib" / "site-packages").mkdir(parents=True)
-    (tree / "lib" / "site-packages" / "big.bin").write_bytes(bytes(range(256)) * 8192)
-    (tree / "lib" / "site-packages" / "noise.bin").write_bytes(random.Random(3).randbytes(noise))
+    site = tree / "lib" / f"python{current_python()}" / "site-packages"
+    for package in ("dbt_ferry", "dbt"):
+        (site / package).mkdir(parents=True)
+        (site / package / "__init__.py").write_text("")
+    (site / "big.bin").write_bytes(bytes(range(256)) * 8192)
+    (site / "noise.bin").write_bytes(random.Random(3).randbytes(noise))
     name = env_pack_name()
     write_archive([Entry(p.relative_to(tree).as_posix(), p) for p in sorted(tree.rglob("*"))], built.directory / name)
     path = built.directory / name
@@ -152,7 +155,8 @@ def test_env_pack_streams_into_the_cache(shop: Path, tmp_path: Path, chunk_size:
     publish_release(store, built, environment="local", promote=True)  # type: ignore[arg-type]
     fetched = fetch_release(store, "local", tmp_path / "dest", cache_dir=tmp_path / "cache")
     assert fetched.env_dir == tmp_path / "cache" / "envs" / sha
-    assert (fetched.env_dir / "lib" / "site-packages" / "big.bin").read_bytes() == bytes(range(256)) * 8192
+    site = fetched.env_dir / "lib" / f"python{current_python()}" / "site-packages"
+    assert (site / "big.bin").read_bytes() == bytes(range(256)) * 8192
     assert (fetched.env_dir / "bin" / "python").resolve().exists()  # relinked to this host's interpreter
 
 
@@ -225,9 +229,10 @@ def test_a_cached_env_that_changed_is_unpacked_again(
         return fetched.env_dir
 
     env_dir = fetch(1)
-    big = env_dir / "lib" / "site-packages" / "big.bin"
-    (env_dir / "lib" / "site-packages" / "__pycache__").mkdir()
-    (env_dir / "lib" / "site-packages" / "__pycache__" / "mod.cpython-311.pyc").write_bytes(b"bytecode Python wrote")
+    site = env_dir / "lib" / f"python{current_python()}" / "site-packages"
+    big = site / "big.bin"
+    (site / "__pycache__").mkdir()
+    (site / "__pycache__" / "mod.cpython-311.pyc").write_bytes(b"bytecode Python wrote")
     with caplog.at_level("INFO", logger="dbt_ferry"):
         fetch(2)
     assert "already unpacked" in caplog.text  # bytecode added by Python is not a change
@@ -236,7 +241,8 @@ def test_a_cached_env_that_changed_is_unpacked_again(
     caplog.clear()
     with caplog.at_level("WARNING", logger="dbt_ferry"):
         assert fetch(3) == env_dir
-    assert "is not as it was unpacked (lib/site-packages/big.bin was changed): unpacking it again" in caplog.text
+    changed = f"lib/python{current_python()}/site-packages/big.bin was changed"
+    assert f"is not as it was unpacked ({changed}): unpacking it again" in caplog.text
     assert big.read_bytes() == bytes(range(256)) * 8192
 
     (env_dir / "bin" / "evil").write_text("#!/bin/sh\n")  # a file added

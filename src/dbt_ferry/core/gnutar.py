@@ -87,7 +87,7 @@ def _write_all(fd: int, data: bytes | memoryview) -> None:
 def _stderr_tail(errors: BinaryIO) -> str:
     errors.seek(0)
     lines = errors.read().decode("utf-8", "replace").strip().splitlines()
-    return "\n".join(lines[-10:])
+    return "; ".join(" ".join(line.split())[:300] for line in lines[-5:])
 
 
 def extract_with_tar(stream: BinaryIO, root: Path, tar: str) -> TarChecker:
@@ -127,7 +127,7 @@ def extract_with_tar(stream: BinaryIO, root: Path, tar: str) -> TarChecker:
                 proc.stdin.close()
         if code != 0 or not checker.done:
             raise UnsafeArchiveError(
-                f"tar could not extract the archive (exit {code}):\n{_stderr_tail(errors)}",
+                f"tar could not extract the archive (exit {code}): {_stderr_tail(errors)}",
                 f"check the free space and permissions of {root.parent}",
             )
     return checker

@@ -49,6 +49,14 @@ _REFUSED_TYPES = {
 }
 #: Pax keys that carry nothing an extractor applies: owners are never applied, and nor are times.
 _IGNORED_PAX_KEYS = frozenset({"mtime", "atime", "ctime", "uid", "gid", "uname", "gname"})
+#: The pax records holding numbers, and the largest value both extractors take (a time may have a fraction,
+#: and be negative): anything else is refused here rather than by one extractor only.
+_PAX_NUMBERS: dict[str, tuple[re.Pattern[str], int]] = {
+    "size": (re.compile(r"[0-9]{1,20}"), 2**63 - 1),
+    "uid": (re.compile(r"[0-9]{1,10}"), 2**32 - 2),
+    "gid": (re.compile(r"[0-9]{1,10}"), 2**32 - 2),
+    **{key: (re.compile(r"-?([0-9]{1,19})(\.[0-9]{1,9})?"), 2**63 - 1) for key in ("mtime", "atime", "ctime")},
+}
 _FILE_KINDS = ("file", "hard")
 #: Numbers an extractor is told to ignore, checked all the same: (start, end, what).
 _IGNORED_NUMBERS = ((108, 116, "uid"), (116, 124, "gid"), (136, 148, "mtime"))
@@ -123,7 +131,7 @@ def _pax_records(raw: bytes) -> dict[str, str]:
     pos = 0
     while pos < len(raw):
         space = raw.find(b" ", pos)
-        if space < 0 or not _DECIMAL.fullmatch(raw, pos, space):
+        if space < 0 or space - pos > 20 or not _DECIMAL.fullmatch(raw, pos, space):
             raise _corrupt("malformed pax header (record length)")
         end = pos + int(raw[pos:space])
         if end <= space + 1 or end > len(raw) or raw[end - 1] != 0x0A:
@@ -143,9 +151,11 @@ def _pax_records(raw: bytes) -> dict[str, str]:
             records[key] = value_b.decode("utf-8")
         except UnicodeDecodeError:
             raise UnsafeArchiveError(f"archive has a pax {key} that is not UTF-8: {value_b!r}") from None
-    if "size" in records and not (_DECIMAL.fullmatch(records["size"].encode()) and len(records["size"]) <= 20):
-        shown = records["size"] if len(records["size"]) <= 24 else records["size"][:20] + "…"
-        raise _corrupt(f"invalid pax size {shown!r}")
+    for key, (pattern, largest) in _PAX_NUMBERS.items():
+        found = pattern.fullmatch(records[key]) if key in records else None
+        if key in records and not (found and int(found.group(1) if found.groups() else found.group()) <= largest):
+            shown = records[key] if len(records[key]) <= 24 else records[key][:20] + "…"
+            raise _corrupt(f"invalid pax {key} {shown!r}")
     return records
 
 

@@ -256,6 +256,18 @@ def _remove_stale_staging(dest: Path) -> None:
             shutil.rmtree(staging, ignore_errors=True)
 
 
+def _check_runnable(env: Path, python: str) -> None:
+    """An unpacked env pack is a virtualenv the job can continue in: ``bin/``, dbt-ferry and dbt-core."""
+    site = f"lib/python{python}/site-packages"
+    wanted = ("bin", f"{site}/dbt_ferry", f"{site}/dbt")
+    missing = [name for name in wanted if not (env / name).is_dir() or (env / name).is_symlink()]
+    if missing:
+        raise IntegrityError(
+            f"the env pack is not a virtualenv the job can run in: it holds no {', '.join(missing)}",
+            "package the release again with --with-env",
+        )
+
+
 def unpack_env(archive: Path | Callable[[Path], None], dest: Path, python: str) -> Path:
     """Extract an env pack into ``dest`` (atomically: all or nothing) and make it runnable here.
 
@@ -272,6 +284,7 @@ def unpack_env(archive: Path | Callable[[Path], None], dest: Path, python: str) 
             archive(staging)
         else:
             extract_archive(archive, staging)
+        _check_runnable(staging, python)
         relocate_env(staging, python)
         staging.chmod(0o755)  # mkdtemp makes it private; a shared cache is read by other users
         stamp_env(staging)

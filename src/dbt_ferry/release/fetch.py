@@ -142,6 +142,15 @@ def _discard(env_dir: Path) -> None:
     shutil.rmtree(aside, ignore_errors=True)
 
 
+def _discard_shipped_profile(path: Path) -> None:
+    """A ``profiles.yml`` the code archive holds (releases of older packagers): a file, a link or even a folder,
+    the environment's profile replaces it, and is never written through a link."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
 def _check_dest(dest: Path) -> None:
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise StoreError(f"{dest} exists and is not empty", "fetch into a new or empty folder")
@@ -165,6 +174,8 @@ def fetch_release(
     exist at all. The env pack, if the release has one, goes to the cache, keyed by its sha256.
     """
     dest = dest.absolute()
+    if dest.is_symlink():  # the release goes where the link points: the link itself stays
+        dest = Path(os.path.realpath(dest))
     _check_dest(dest)
     if version is not None and not version.strip():
         raise ReleaseNotFoundError("the release version given is empty", "give one, or none for the channel's")
@@ -197,6 +208,7 @@ def fetch_release(
             local[artifact.name] = path
         tree = work / "tree"
         extract_archive(local[CODE_ARCHIVE], tree)
+        _discard_shipped_profile(tree / "profiles.yml")
         shutil.copyfile(local[f"profiles/{environment}.yml"], tree / "profiles.yml")
         (tree / "profiles.yml").chmod(0o600)  # connection settings: the job's user's only
         (tree / PROVENANCE).parent.mkdir(parents=True, exist_ok=True)

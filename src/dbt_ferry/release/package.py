@@ -72,6 +72,7 @@ def _contents(root: Path, environments: dict[str, EnvironmentConfig], profiles: 
                 resolved.relative_to(resolved_root).as_posix(), f"ships as the release's profiles/{name}.yml"
             )
     project_profiles = root / "profiles.yml"
+    skip.setdefault("profiles.yml", "a local profile: the fetch writes the environment's profile here instead")
     profile_files = [*profiles.values(), *([project_profiles] if project_profiles.is_file() else [])]
     patterns = next(iter(environments.values())).package.exclude if environments else ()
     return plan_contents(root, skip=skip, exclude=patterns, profiles=tuple(profile_files))

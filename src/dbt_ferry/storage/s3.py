@@ -119,7 +119,7 @@ class S3Store:
                 f"no AWS credentials found to {action} {where}",
                 "configure credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or a task role)",
             ) from None
-        except (botocore.exceptions.ReadTimeoutError, botocore.exceptions.ConnectTimeoutError) as exc:
+        except (botocore.exceptions.ReadTimeoutError, botocore.exceptions.ConnectTimeoutError):
             endpoint = self.client.meta.endpoint_url
             raise StoreError(
                 f"the S3 endpoint {endpoint} did not answer in time to {action} {where}, after retries",
