@@ -195,6 +195,15 @@ class _Interrupt:
         raise KeyboardInterrupt
 
 
+def _interrupt_trace(event: Any) -> bool:
+    """dbt's "Encountered an error" and stack trace for the KeyboardInterrupt that stopped it on a signal: the
+    job says it was stopped in one line, a traceback of its own signal says nothing more."""
+    name = event.info.name
+    if name == "MainStackTrace":
+        return str(getattr(event.data, "stack_trace", "")).rstrip().endswith("KeyboardInterrupt")
+    return name == "MainEncounteredError" and not str(getattr(event.data, "exc", "")).strip()
+
+
 def _watch_parent(parent: int, main_thread: int) -> None:
     """Interrupt dbt if the job's process goes away (killed): nothing would read the results."""
     while os.getppid() == parent:
@@ -219,6 +228,8 @@ def _serve(out: IO[bytes]) -> None:
         events = EventFilter.from_dict(request["events"])
 
         def callback(event: Any, events: EventFilter = events) -> None:
+            if _interrupt_trace(event):
+                return
             picked = events(event)
             if picked is not None:
                 send({"o" if event.info.name in OUTPUT_EVENTS else "e": picked})

@@ -160,10 +160,11 @@ def run_job(spec: JobSpec, runner: Runner, signals: JobSignals, report: JobRepor
     """deps → debug → freshness, seed → the command (→ retries) → docs (full runs) → publish → export → summary →
     notify. What a failing step means is the step's (:class:`~dbt_ferry.runtime.steps.Step.failure`)."""
     stopped_during: str | None = None
+    ran_command, starting = False, None
     try:
         steps = plan_steps(spec)
-        ran_command = False
         for step in steps:
+            starting = step.name
             outcome = _run(spec, runner, signals, step)
             report.steps.append(outcome)
             if step.selected and outcome.exit_code == EXIT_NODE_FAILED and not outcome.interrupted:
@@ -178,14 +179,16 @@ def run_job(spec: JobSpec, runner: Runner, signals: JobSignals, report: JobRepor
                 break
             ran_command = ran_command or step.selected
         if ran_command and _wants_docs(spec, signals, report):
+            starting = DOCS_STEP.name
             docs = _run(spec, runner, signals, DOCS_STEP)
             report.steps.append(docs)
             if docs.interrupted:
                 report.exit_code, report.error, stopped_during = docs.exit_code, docs.error, DOCS_STEP.name
             elif docs.exit_code != EXIT_SUCCESS:
                 report.problems.append(f"docs were not generated: {docs.error or 'dbt docs generate failed'}")
-    except Terminated:
+    except Terminated:  # between two steps: after the command, the outcome names the step that did not start
         report.exit_code, report.error = signals.exit_code or EXIT_TERMINATED, signals.how
+        stopped_during = starting if ran_command else None
     end_job(spec, runner, signals, report, stopped_during=stopped_during)
     return report
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -57,6 +58,8 @@ def _finish_stopped(job: JobContext) -> JobReport:
 def finish_job(spec: JobSpec) -> None:
     """Run the job in this interpreter, print the outcome, and exit with the job's code."""
     report = execute(spec)
+    for signum in (signal.SIGTERM, signal.SIGINT):  # the job is over: a signal now would only lose its exit code
+        signal.signal(signum, signal.SIG_IGN)
     for line in report_lines(report):
         out.print(line)
     sys.exit(report.exit_code)
