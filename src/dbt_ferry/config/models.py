@@ -197,6 +197,8 @@ class EnvironmentConfig(_Frozen):
     freshness: bool = False
     #: ``dbt retry`` of the failed and skipped nodes, up to this many times, when the command failed (exit 1).
     retries: int = Field(default=0, ge=0, le=5)
+    #: Globs of ``--vars`` names whose values are secret (besides ``DBT_ENV_SECRET_*``): masked in what is kept.
+    secret_vars: tuple[str, ...] = ()
 
     def profiles_path(self) -> str:
         return self.profiles.format(env=self.name)

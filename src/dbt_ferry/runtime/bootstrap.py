@@ -32,7 +32,7 @@ from dbt_ferry.runtime.flow_run import FlowRunRecord, PrefectApi, is_worker_defa
 from dbt_ferry.runtime.mode import uses_prefect
 from dbt_ferry.runtime.parameters import RunParameters
 from dbt_ferry.runtime.preflight import check_adapter, check_dbt_version, check_selection, check_target, site_dirs
-from dbt_ferry.runtime.retry import find_run, restore_run
+from dbt_ferry.runtime.retry import check_masked_vars, find_run, restore_run
 from dbt_ferry.runtime.spec import JobRequest, JobSpec
 from dbt_ferry.runtime.state import restore_parse_cache, restore_state, state_trust
 from dbt_ferry.runtime.workdir import acquire_work_dir, release_work_dir
@@ -168,6 +168,7 @@ def _prepare(
             check_adapter(target_type, paths)
         if retried is not None:
             restore_run(store, name, retried, fetched.project_dir / "target")
+            check_masked_vars(fetched.project_dir / "target", request.vars, final_env.secret_vars)
     except BaseException:
         import shutil
 

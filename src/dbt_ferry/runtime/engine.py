@@ -112,7 +112,7 @@ def _kept_run_results(target: Path) -> Iterator[None]:
 def execute_step(spec: JobSpec, step: Step, sink: StepSink, signals: JobSignals) -> StepOutcome:
     """Run one dbt step in the job's dbt process; what its result means is :func:`judge_step`'s."""
     request = spec.request
-    events = EventFilter.from_config(spec.environment.events)
+    events = EventFilter.from_config(spec.environment.events, tuple(spec.secret_values))
     args = build_args(
         step.args,
         spec.project_path,

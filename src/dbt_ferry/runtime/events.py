@@ -15,6 +15,7 @@ from dbt_ferry.core.results import brief_message
 
 if TYPE_CHECKING:
     from dbt_ferry.config.models import EventsConfig
+from dbt_ferry.core.masking import scrub_text
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 _RANK = {"debug": 0, "info": 1, "warn": 2, "warning": 2, "error": 3}
@@ -32,23 +33,34 @@ fallback_log = logging.getLogger("dbt_ferry.dbt")
 class EventFilter:
     """Picks the events to forward: the named ones, and any at or above the level, minus the excluded."""
 
-    def __init__(self, names: frozenset[str], exclude: frozenset[str], level: str) -> None:
+    def __init__(
+        self, names: frozenset[str], exclude: frozenset[str], level: str, masked: tuple[str, ...] = ()
+    ) -> None:
         self._names = names - exclude
         self._exclude = exclude
         self._level = level
         self._min_rank = _RANK[level]
+        #: Secret ``--vars`` values: replaced by stars in the text forwarded.
+        self._masked = masked
         self.no_nodes = False
 
     @classmethod
-    def from_config(cls, config: EventsConfig) -> EventFilter:
-        return cls(frozenset(config.names) | frozenset(config.include), frozenset(config.exclude), config.level)
+    def from_config(cls, config: EventsConfig, masked: tuple[str, ...] = ()) -> EventFilter:
+        names = frozenset(config.names) | frozenset(config.include)
+        return cls(names, frozenset(config.exclude), config.level, masked)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"names": sorted(self._names), "exclude": sorted(self._exclude), "level": self._level}
+        return {
+            "names": sorted(self._names),
+            "exclude": sorted(self._exclude),
+            "level": self._level,
+            "masked": list(self._masked),
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EventFilter:
-        return cls(frozenset(data["names"]), frozenset(data["exclude"]), str(data["level"]))
+        masked = tuple(str(v) for v in data.get("masked", ()))
+        return cls(frozenset(data["names"]), frozenset(data["exclude"]), str(data["level"]), masked)
 
     def __call__(self, event: Any) -> tuple[int, str] | None:
         """``(logging level, text)`` for an event to forward, else None. Remembers "no nodes selected"."""
@@ -62,7 +74,7 @@ class EventFilter:
         text = _ANSI.sub("", info.msg or "").rstrip()
         if not text:
             return None
-        return _PY_LEVEL[rank], text
+        return _PY_LEVEL[rank], scrub_text(text, self._masked) if self._masked else text
 
 
 def finished_node(event: Any) -> dict[str, Any] | None:

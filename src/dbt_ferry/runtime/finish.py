@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from dbt_ferry.core.errors import EXIT_SUCCESS
 from dbt_ferry.core.layout import history_key
+from dbt_ferry.core.masking import mask_vars, scrub_file
 from dbt_ferry.core.results import load_results, parse_run_results
 from dbt_ferry.core.runinfo import RUN_INFO_NAME, RunInfo
 from dbt_ferry.core.store import ArtifactStore
@@ -48,7 +49,7 @@ def run_info(spec: JobSpec, report: JobReport) -> RunInfo:
         select=request.select,
         exclude=request.exclude,
         full_refresh=request.full_refresh,
-        vars=request.vars,
+        vars=mask_vars(request.vars, spec.environment.secret_vars)[0],
         threads=request.threads,
         started_at=report.started_at,
         completed_at=report.completed_at,
@@ -87,6 +88,7 @@ def collect_outputs(spec: JobSpec, report: JobReport) -> None:
     report.summary = parse_run_results(results) if results is not None else None
     invocation_id = (report.summary.invocation_id if report.summary else None) or f"ferry-{uuid.uuid4()}"
     ci = spec.environment.ci
+    _scrub_secret_vars(spec, project)
     if target.is_dir():
         (target / RUN_INFO_NAME).write_bytes(run_info(spec, report).to_json())
     if not ci and spec.environment.exports.timing_chart and results is not None:
@@ -101,6 +103,19 @@ def collect_outputs(spec: JobSpec, report: JobReport) -> None:
     report.docs, report.run_prefix, report.state = published.docs, published.run_prefix, published.state
     report.timing = published.timing
     report.problems += published.problems
+
+
+def _scrub_secret_vars(spec: JobSpec, project: Path) -> None:
+    """Mask secret ``--vars`` values in what dbt wrote (``target/*``, ``logs/dbt.log``) before any of it is
+    published: dbt's steps are over, and these are the job's own copies."""
+    values = spec.secret_values
+    if not values:
+        return
+    files = [p for p in (project / "target").glob("*") if p.is_file() and not p.is_symlink()]
+    files += [p for p in [project / "logs" / "dbt.log"] if p.is_file()]
+    scrubbed = [p.name for p in files if scrub_file(p, values)]
+    if scrubbed:
+        log.info("secret --vars values masked in %s", ", ".join(sorted(scrubbed)))
 
 
 def _failed_run(spec: JobSpec, report: JobReport, invocation_id: str) -> bytes:

@@ -27,6 +27,7 @@ from prefect.logging import get_run_logger
 from prefect.states import Cancelled, Crashed, Failed
 
 from dbt_ferry.core.errors import EXIT_SUCCESS
+from dbt_ferry.core.masking import mask_mapping
 from dbt_ferry.runtime.context import JobContext, current_job, running
 from dbt_ferry.runtime.engine import new_report, run_job
 from dbt_ferry.runtime.node_events import NodeEvents
@@ -302,6 +303,8 @@ def run_flow(job: JobContext) -> JobReport:
     spec = job.spec
     named = ferry_flow.with_options(flow_run_name=_literal(spec.run_name))
     parameters = RunParameters.of_request(spec.request, spec.manifest.version).model_dump()
+    # The flow's body runs the spec; what Prefect keeps and shows has the secret vars masked.
+    parameters["vars"] = mask_mapping(parameters["vars"], spec.environment.secret_vars)[0]
     try:
         if spec.flow_run_id:
             with get_client(sync_client=True) as client:

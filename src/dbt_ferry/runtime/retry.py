@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from dbt_ferry.core.errors import FerryError, ReleaseNotFoundError, StoreNotFoundError
+from dbt_ferry.core.errors import ConfigError, FerryError, ReleaseNotFoundError, StoreNotFoundError
 from dbt_ferry.core.layout import last_failed_key, run_prefix
 from dbt_ferry.core.runinfo import RUN_INFO_NAME
 from dbt_ferry.core.store import ArtifactStore
@@ -80,3 +80,31 @@ def restore_run(store: ArtifactStore, environment: str, run: RetriedRun, target:
                     "dbt could not run then: run the job again instead of retrying it",
                 ) from None
     log.info("retrying run %s (%s) of release %s", run.invocation_id, run.command, run.release_version)
+
+
+def check_masked_vars(target: Path, vars_yaml: str | None, patterns: tuple[str, ...]) -> None:
+    """``dbt retry`` runs with the failed run's ``--vars``, as its ``run_results.json`` holds them: the secret ones
+    were published masked, so they must be given again (``--vars``, which ``dbt retry`` takes over the old)."""
+    import yaml
+
+    from dbt_ferry.core.masking import mask_mapping
+
+    try:
+        old = json.loads((target / "run_results.json").read_text(encoding="utf-8")).get("args", {}).get("vars")
+    except (OSError, ValueError, AttributeError):
+        return
+    if isinstance(old, str):
+        old = yaml.safe_load(old) if old.strip() else None
+    if not isinstance(old, dict):
+        return
+    given = yaml.safe_load(vars_yaml) if vars_yaml else None
+    missing = []
+    for key, value in old.items():
+        secret = mask_mapping({key: value}, patterns)[1]
+        if secret and all(set(v) == {"*"} for v in secret) and not (isinstance(given, dict) and key in given):
+            missing.append(str(key))
+    if missing:
+        raise ConfigError(
+            f"the run's secret --vars were kept masked ({', '.join(missing)}): dbt retry would run with stars",
+            "give them again: dbt-ferry retry ... --vars '{" + ", ".join(f"{k}: ..." for k in missing) + "}'",
+        )

@@ -112,6 +112,13 @@ class JobSpec(_Frozen):
         return Path(self.project_dir)
 
     @property
+    def secret_values(self) -> list[str]:
+        """The values of the secret ``--vars`` (``DBT_ENV_SECRET_*``, the environment's ``secret_vars``)."""
+        from dbt_ferry.core.masking import mask_vars
+
+        return mask_vars(self.request.vars, self.environment.secret_vars)[1]
+
+    @property
     def command(self) -> tuple[str, ...]:
         """The dbt command to run, without the job's selection: ``build``, what followed ``--``, or ``build``
         with what followed ``--`` when that starts with a flag (``-- --fail-fast``)."""
