@@ -99,3 +99,33 @@ def test_a_write_with_a_stale_tag_is_refused(kind: str, request: pytest.FixtureR
     assert store.read_versioned("channels/x.json")[0] == b"two"
     with pytest.raises(StorePreconditionError):
         store.write_bytes("channels/x.json", b"four", if_absent=True)
+
+
+def test_concurrent_force_publishes_leave_one_release_and_no_orphan_build(shop: Path, tmp_path: Path) -> None:
+    """Four --force publishes of four builds of one version at once, over a published one: one wins, the others
+    fail with one line, and the version's folder holds the winner's build only."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from dbt_ferry.core.errors import ReleaseConflictError
+    from dbt_ferry.core.names import release_prefix
+
+    store = LocalStore(tmp_path / "store")
+    builds = []
+    for n in range(5):
+        (shop / "models" / "marts" / "extra.sql").write_text(f"select {n} as n\n")
+        builds.append(package_release(load_project(shop), tmp_path / f"build-{n}"))
+    publish_release(store, builds[0])
+
+    def force(built: object) -> str:
+        try:
+            return publish_release(store, built, force=True).status  # type: ignore[arg-type]
+        except ReleaseConflictError as exc:
+            assert "\n" not in str(exc)
+            return "lost"
+
+    with ThreadPoolExecutor(4) as pool:
+        outcomes = list(pool.map(force, builds[1:]))
+    assert outcomes.count("replaced") >= 1
+    winner = read_manifest(store, "1.0.0")
+    folders = {key.split("/")[2] for key in store.list_keys(release_prefix("1.0.0")) if key.count("/") >= 3}
+    assert folders == {winner.build_id}, (outcomes, folders)

@@ -43,10 +43,12 @@ class PublishResult:
     promoted: Channel | None = None
 
 
-def _existing(store: ArtifactStore, version: str) -> ReleaseManifest | None:
+def _existing(store: ArtifactStore, version: str) -> tuple[ReleaseManifest | None, str | None]:
+    """The published release of ``version`` and the tag of its ``release.json`` (for a conditional replace)."""
     if store.size(manifest_key(version)) is None:
-        return None
-    return read_manifest(store, version)
+        return None, None
+    _, tag = store.read_versioned(manifest_key(version))
+    return read_manifest(store, version), tag
 
 
 def _upload_artifacts(
@@ -89,7 +91,7 @@ def publish_release(
     release.json written is signed (an unchanged release published unsigned before is signed now)."""
     manifest = trust.sign(built.manifest) if trust is not None else built.manifest
     version = manifest.version
-    existing = _existing(store, version)
+    existing, existing_tag = _existing(store, version)
     status: PublishStatus = "published"
     if existing is not None:
         if existing.build_id == manifest.build_id:
@@ -125,7 +127,19 @@ def publish_release(
                 store.delete(_build_keys(store, manifest))
                 raise _conflict(store, manifest, winner)
     elif status == "replaced" and existing is not None:
-        store.write_bytes(manifest_key(version), manifest.to_json())
+        try:  # only over the release read above: a concurrent --force that won keeps its build
+            store.write_bytes(manifest_key(version), manifest.to_json(), if_match=existing_tag)
+        except StorePreconditionError:
+            winner = read_manifest(store, version)
+            if winner.build_id == manifest.build_id:  # the same build won: nothing to undo
+                channel = promote_release(store, environment, version) if promote and environment else None
+                return PublishResult(manifest, store.url, status, channel)
+            store.delete(_build_keys(store, manifest))
+            raise ReleaseConflictError(
+                f"version {version} in {store.url} was replaced by another publish while this one uploaded "
+                f"(now build {winner.build_id}; yours {manifest.build_id}, removed)",
+                "check which build should win, then publish --force again",
+            ) from None
         store.delete(_build_keys(store, existing))
         log.warning("replaced published release %s (build %s -> %s)", version, existing.build_id, manifest.build_id)
     channel = promote_release(store, environment, version) if promote and environment else None
