@@ -20,6 +20,7 @@ from pyiceberg.table import Table
 
 from dbt_ferry.core.errors import ExportError
 from dbt_ferry.core.runinfo import RUN_INFO_NAME, RunInfo
+from dbt_ferry.exports.maintenance import TABLE_PROPERTIES, ensure_properties, maintain
 from dbt_ferry.exports.rows import (
     extraction_date,
     freshness_table,
@@ -62,7 +63,10 @@ def ensure_table(catalog: Catalog, namespace: str, name: str) -> Table:
         table = catalog.load_table(identifier)
     except NoSuchTableError:
         catalog.create_namespace_if_not_exists(namespace)
-        return catalog.create_table_if_not_exists(identifier, schema=schema, partition_spec=partition_spec(schema))
+        return catalog.create_table_if_not_exists(
+            identifier, schema=schema, partition_spec=partition_spec(schema), properties=TABLE_PROPERTIES
+        )
+    table = ensure_properties(table)
     existing = {f.name for f in table.schema().fields}
     if any(f.name not in existing for f in schema.fields):
         with table.update_schema() as update:
@@ -153,7 +157,9 @@ def export_run(
     for invocation_id, artifact, tables in groups:
         day = extraction_date(artifact)
         for name, rows in tables:
-            _replace_rows(ensure_table(catalog, namespace, name), rows, invocation_id, day)
+            table = ensure_table(catalog, namespace, name)
+            _replace_rows(table, rows, invocation_id, day)
+            maintain(table, day)  # the commit brought the table object up to date
             result.rows[name] = result.rows.get(name, 0) + rows.num_rows
     result.invocations = [g[0] for g in groups]
     result.seconds = time.perf_counter() - started
