@@ -50,12 +50,13 @@ test: check
 test-fast: install
 	$(BIN)/pytest -m "not slow" -p no:cacheprovider
 
-# The fault tests alone (also part of make test), then the trials RELIABILITY.md reports (127.0.0.1 only, ~1 min).
+# The fault tests alone (also part of make test), then the trials RELIABILITY.md reports (127.0.0.1 only, ~2 min).
 FAULT_TESTS := tests/storage/test_s3_faults.py tests/core/test_archive.py tests/core/test_tarcheck.py \
 	tests/core/test_archive_limits.py tests/core/test_chunks.py tests/release/test_release_trust.py \
 	tests/release/test_store_recovery.py tests/release/test_disk_full.py tests/runtime/test_sigterm_fetch.py \
 	tests/runtime/test_state_jobs.py tests/runtime/test_sigterm.py tests/core/test_archive_generated.py \
-	tests/release/test_promote_race.py
+	tests/release/test_promote_race.py tests/runtime/test_sigterm_phases.py tests/runtime/test_secret_vars.py \
+	tests/release/test_envpack_odd.py tests/release/test_odd_states.py
 test-faults: install
 	$(BIN)/pytest -p no:cacheprovider -n $(PYTEST_WORKERS) --dist loadfile $(FAULT_TESTS)
 	$(BIN)/python -m bench.faults --trials 100
