@@ -1,5 +1,5 @@
-"""SIGTERM after dbt's command: while docs are generated, while outputs are published, exported (twice), and
-once the job is over. Within seconds the job ends; what it prints, what it exits with and what the result table
+"""SIGTERM after dbt's command: while docs are generated, while outputs are exported (twice), and once the job is
+over. Within seconds the job ends; what it prints, what it exits with and what the result table
 says agree.
 
 The signal comes from inside the job's own process at the phase (``sigterm_at/sitecustomize.py``, on
@@ -62,7 +62,6 @@ def _exported_exit_code(store: Path, text: str) -> int:
     ("at", "twice", "code", "outcome"),
     [
         ("docs", False, 143, "the job was stopped by SIGTERM during dbt docs generate — exit code 143"),
-        ("publish", False, 0, "dbt build passed — exit code 0"),
         ("export", True, 0, "dbt build passed — exit code 0"),
         ("end", False, 0, "dbt build passed — exit code 0"),
     ],
@@ -75,7 +74,7 @@ def test_sigterm_after_the_command_ends_the_job_with_one_story(
     exit_code, text, _seconds = _run(shop, store, tmp_path, at, twice=twice)
     assert exit_code == code, text
     assert outcome in text
-    assert "Traceback" not in text
+    assert "Traceback" not in text and "Exception ignored" not in text
     if at == "docs":
         assert "SIGTERM received: stopping dbt, then publishing what exists" in text
     elif at != "end":  # at the end the signal is ignored: the exit code stays the job's

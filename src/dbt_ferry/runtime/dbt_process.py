@@ -28,12 +28,14 @@ import dataclasses
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from types import FrameType
 from typing import IO, Any
 
 from dbt_ferry.runtime.events import OUTPUT_EVENTS, EventFilter, finished_node
@@ -182,17 +184,39 @@ def stop_current(*, interrupt: bool = False) -> None:
 # --- the child -------------------------------------------------------------------------------------------
 
 
+#: Seconds before a signal that came during a finalizer is taken again; the files whose ``__call__`` finalizes.
+_REASK = 0.05
+_FINALIZERS = (os.path.join("multiprocessing", "util.py"), "weakref.py")
+
+
 class _Interrupt:
     """The child's SIGINT/SIGTERM handler: the first one stops dbt, the rest are ignored."""
 
     def __init__(self) -> None:
         self.fired = False
 
-    def __call__(self, signum: int, frame: object) -> None:
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
         if self.fired:
+            return
+        if _in_finalizer(frame):
+            # Python ignores an exception raised in a finalizer (it prints "Exception ignored in"), and dbt would
+            # go on: ask again in a moment, from wherever the main thread is then.
+            main = threading.main_thread().ident
+            if main is not None:
+                threading.Timer(_REASK, signal.pthread_kill, (main, signal.SIGINT)).start()
             return
         self.fired = True
         raise KeyboardInterrupt
+
+
+def _in_finalizer(frame: FrameType | None) -> bool:
+    """Whether ``frame`` runs inside a ``__del__`` or a ``weakref.finalize``/multiprocessing finalizer."""
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == "__del__" or (code.co_name == "__call__" and code.co_filename.endswith(_FINALIZERS)):
+            return True
+        frame = frame.f_back
+    return False
 
 
 def _interrupt_trace(event: Any) -> bool:
@@ -200,7 +224,7 @@ def _interrupt_trace(event: Any) -> bool:
     job says it was stopped in one line, a traceback of its own signal says nothing more."""
     name = event.info.name
     if name == "MainStackTrace":
-        return str(getattr(event.data, "stack_trace", "")).rstrip().endswith("KeyboardInterrupt")
+        return re.search(r"KeyboardInterrupt:?\s*$", str(getattr(event.data, "stack_trace", ""))) is not None
     return name == "MainEncounteredError" and not str(getattr(event.data, "exc", "")).strip()
 
 

@@ -182,8 +182,9 @@ def run_job(spec: JobSpec, runner: Runner, signals: JobSignals, report: JobRepor
             starting = DOCS_STEP.name
             docs = _run(spec, runner, signals, DOCS_STEP)
             report.steps.append(docs)
-            if docs.interrupted:
-                report.exit_code, report.error, stopped_during = docs.exit_code, docs.error, DOCS_STEP.name
+            if docs.interrupted or signals.fired:  # a signal as dbt's process started the docs is one during them
+                report.exit_code, report.error = signals.exit_code or docs.exit_code, signals.how or docs.error
+                stopped_during = DOCS_STEP.name
             elif docs.exit_code != EXIT_SUCCESS:
                 report.problems.append(f"docs were not generated: {docs.error or 'dbt docs generate failed'}")
     except Terminated:  # between two steps: after the command, the outcome names the step that did not start
