@@ -1,6 +1,6 @@
 """Benchmark: the history report (`dbt-ferry report`) over R runs of N nodes, and its size.
 
-    .venv/bin/python bench/report.py [--runs 10 1000] [--nodes 2000] [--repeat 3] [--keep DIR]
+    .venv/bin/python bench/report.py [--runs 10 1000] [--nodes 2000] [--repeat 3] [--keep DIR] [--compact]
                                      [--json bench/out/report.json]
 
 For each R, a fresh SQLite catalog is seeded through the real export path: R synthetic runs of the same N nodes
@@ -11,7 +11,9 @@ Seeding 1,000 runs of 2,000 nodes exports two million node rows, one commit per 
 about half an hour and is not part of the report's figures, but the export time of the first and last runs is
 recorded (the tables' metadata grows with every commit). ``--keep DIR`` keeps the seeded catalog in DIR/<runs>x<nodes>
 and reuses it on the next call, so the report can be measured again on a quiet machine without seeding again; the
-report's peak memory (``ru_maxrss``) is only the report's when the catalog was reused.
+report's peak memory (``ru_maxrss``) is only the report's when the catalog was reused. ``--compact`` first
+rewrites every day's partition of the tables into one data file (``exports/maintenance.compact_day``), to measure
+the report on tables as their maintenance keeps them.
 """
 
 from __future__ import annotations
@@ -151,12 +153,26 @@ def _catalog(folder: Path, runs: int, nodes: int) -> tuple[Any, dict[str, float]
     return catalog, None
 
 
-def measure(runs: int, nodes: int, repeat: int, keep: Path | None) -> dict[str, object]:
+def compact(catalog: Any) -> None:
+    """Every day's partition of the result tables rewritten into one data file."""
+    from dbt_ferry.exports.maintenance import compact_day
+    from dbt_ferry.exports.schema import INVOCATIONS, NODE_RESULTS, PARTITION_COLUMN
+
+    for name in (INVOCATIONS, NODE_RESULTS):
+        table = catalog.load_table(("dbt_ferry", name))
+        days = sorted(set(table.scan(selected_fields=(PARTITION_COLUMN,)).to_arrow()[PARTITION_COLUMN].to_pylist()))
+        for day in days:
+            compact_day(table, day, above=1)
+
+
+def measure(runs: int, nodes: int, repeat: int, keep: Path | None, *, compacted: bool = False) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="ferry-bench-report-") as tmp:
         folder = keep / f"{runs}x{nodes}" if keep else Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
         catalog, reused = _catalog(folder, runs, nodes)
         seeding = reused or json.loads((folder / "seeded.json").read_text())
+        if compacted:
+            compact(catalog)
         load, total, sizes = [], [], []
         for i in range(repeat):
             started = time.perf_counter()
@@ -171,6 +187,7 @@ def measure(runs: int, nodes: int, repeat: int, keep: Path | None) -> dict[str, 
             "node_rows": data.node_rows,
             "seeding": seeding,
             "catalog_reused": reused is not None,
+            "compacted": compacted,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "read_s": {"median": statistics.median(load), "min": min(load), "max": max(load)},
             "report_s": {"median": statistics.median(total), "min": min(total), "max": max(total)},
@@ -186,9 +203,10 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--keep", type=Path, help="keep the seeded catalogs here and reuse them")
+    parser.add_argument("--compact", action="store_true", help="compact every day's partition before measuring")
     parser.add_argument("--json", type=Path, default=Path("bench/out/report.json"))
     args = parser.parse_args()
-    rows = [measure(r, args.nodes, args.repeat, args.keep) for r in args.runs]
+    rows = [measure(r, args.nodes, args.repeat, args.keep, compacted=args.compact) for r in args.runs]
     print(
         f"{'runs':>6} {'nodes':>6} {'node rows':>10} {'read s':>8} {'report s (median, min-max)':>28} {'size':>10}"
         f" {'peak RSS':>9}"

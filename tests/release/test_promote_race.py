@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import re
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -32,10 +34,17 @@ def _publish_versions(store: ArtifactStore, shop: Path, tmp_path: Path) -> None:
         store.write_bytes(manifest_key(version), manifest.model_copy(update={"version": version}).to_json())
 
 
-def _promote(root: str, version: str, barrier: multiprocessing.synchronize.Barrier) -> tuple[str, str | None]:
-    barrier.wait()
-    channel = promote_release(LocalStore(Path(root)), "prod", version)
-    return channel.version, channel.previous
+#: One promote in a process of its own, started at the same moment as the others (a CLI run each, in effect).
+PROMOTER = """
+import sys, time
+from pathlib import Path
+from dbt_ferry.release.publish import promote_release
+from dbt_ferry.storage.local import LocalStore
+store, version, start = LocalStore(Path(sys.argv[1])), sys.argv[2], float(sys.argv[3])
+time.sleep(max(0.0, start - time.time()))
+channel = promote_release(store, "prod", version)
+print(channel.version, channel.previous)
+"""
 
 
 def _assert_one_chain(promoted: list[tuple[str, str | None]], final: Channel | None) -> None:
@@ -53,10 +62,15 @@ def _assert_one_chain(promoted: list[tuple[str, str | None]], final: Channel | N
 def test_concurrent_promotes_on_a_local_store_lose_no_previous(shop: Path, tmp_path: Path) -> None:
     store = LocalStore(tmp_path / "store")
     _publish_versions(store, shop, tmp_path)
-    context = multiprocessing.get_context("fork")
-    barrier = context.Manager().Barrier(len(VERSIONS))
-    with context.Pool(len(VERSIONS)) as pool:
-        promoted = pool.starmap(_promote, [(str(store.root), v, barrier) for v in VERSIONS])
+    start = time.time() + 3  # every process has imported dbt-ferry by then
+    command = [sys.executable, "-c", PROMOTER, str(store.root)]
+    processes = [subprocess.Popen([*command, v, str(start)], stdout=subprocess.PIPE, text=True) for v in VERSIONS]
+    promoted = []
+    for process in processes:
+        out, _ = process.communicate(timeout=60)
+        assert process.returncode == 0
+        version, previous = out.split()
+        promoted.append((version, previous))
     _assert_one_chain(promoted, read_channel(store, "prod"))
     assert store.list_keys("channels/") == ["channels/prod.json"]  # the lock file is not a key
 

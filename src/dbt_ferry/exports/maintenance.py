@@ -49,12 +49,12 @@ def ensure_properties(table: Table) -> Table:
     return table
 
 
-def compact_day(table: Table, day: date) -> int:
-    """Rewrite ``day``'s partition into one data file when it holds more than :data:`COMPACT_ABOVE`; how many
-    files it held (0 when it was left as it was)."""
+def compact_day(table: Table, day: date, *, above: int = COMPACT_ABOVE) -> int:
+    """Rewrite ``day``'s partition into one data file when it holds more than ``above``; how many files it held
+    (0 when it was left as it was)."""
     only_day = EqualTo(PARTITION_COLUMN, day.isoformat())  # type: ignore[call-arg,misc]
     files = len(list(table.scan(row_filter=only_day).plan_files()))
-    if files <= COMPACT_ABOVE:
+    if files <= max(above, 1):
         return 0
     rows = table.scan(row_filter=only_day).to_arrow()
     with table.transaction() as tx:
