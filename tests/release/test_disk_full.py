@@ -25,6 +25,34 @@ def full_disk(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
+def _fill(disk: Path, room: int) -> None:
+    filler = disk / "filler"
+    with filler.open("wb") as handle:
+        try:
+            while True:
+                handle.write(bytes(64 * 1024))
+        except OSError:
+            pass
+    filler.write_bytes(filler.read_bytes()[:-room])
+
+
+def test_fetching_onto_a_full_disk_is_one_line_and_leaves_nothing(
+    full_disk: Path, shop: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = tmp_path / "store"
+    code, out, err = run_cli(capsys, "publish", "--env", "local", "--project-dir", str(shop), "--store", str(store),
+                             "--promote")  # fmt: skip
+    assert code == 0, out + err
+    _fill(full_disk, 16 * 1024)
+    dest = full_disk / "dest"
+    code, out, err = run_cli(capsys, "fetch", "--env", "local", "--project-dir", str(shop), "--store", str(store),
+                             "--dest", str(dest), "--no-env")  # fmt: skip
+    assert code == 74, out + err
+    assert err.startswith("Error: No space left on device") and "DBT_FERRY_WORK_DIR" in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert sorted(p.name for p in full_disk.iterdir()) == ["filler"]  # no dest, no staging folder
+
+
 def test_publishing_into_a_full_store_is_one_line_and_leaves_nothing(
     full_disk: Path, shop: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

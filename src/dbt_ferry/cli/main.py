@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 import traceback
@@ -17,8 +18,8 @@ from dbt_ferry.cli.release import fetch_cmd, package_cmd, promote_cmd, publish_c
 from dbt_ferry.cli.run import retry_cmd, run_cmd
 from dbt_ferry.cli.state import state_cmd
 from dbt_ferry.console import configure_logging, error
-from dbt_ferry.core.constants import ENV_DEBUG, ENVIRONMENT_VARIABLES
-from dbt_ferry.core.errors import EXIT_CODES, EXIT_UNEXPECTED, FerryError
+from dbt_ferry.core.constants import ENV_CACHE_DIR, ENV_DEBUG, ENV_WORK_DIR, ENVIRONMENT_VARIABLES
+from dbt_ferry.core.errors import EXIT_CODES, EXIT_LOCAL_DISK, EXIT_UNEXPECTED, FerryError
 from dbt_ferry.core.version import DBT_FERRY_VERSION
 from dbt_ferry.deploy.ecs_settings import ECS_ENVIRONMENT_VARIABLES, ECS_EXIT_CODES
 
@@ -61,6 +62,10 @@ cli.add_command(report_cmd)
 cli.add_command(ecs_group)
 
 
+#: What a full or read-only disk raises: no space, quota exceeded, read-only file system.
+_DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
+
+
 def main(argv: list[str] | None = None) -> Any:
     """Run the CLI; turn every :class:`FerryError` into one line on stderr and its exit code."""
     debug = _debug_from_env() or "--debug" in (argv if argv is not None else sys.argv[1:])
@@ -85,6 +90,13 @@ def main(argv: list[str] | None = None) -> Any:
     except Exception as exc:  # noqa: BLE001 - the last resort: one line, never a bare traceback
         if debug:
             traceback.print_exc()
+        if isinstance(exc, OSError) and exc.errno in _DISK_ERRORS:
+            where = f" writing {exc.filename}" if exc.filename else ""
+            error(
+                f"{exc.strerror}{where} — free space there, or point {ENV_WORK_DIR}, {ENV_CACHE_DIR} or --dest "
+                "at a disk with room"
+            )
+            sys.exit(EXIT_LOCAL_DISK)
         text = " ".join(str(exc).split()) or "no message"
         error(f"unexpected error: {type(exc).__name__}: {text[:400]} — run again with --debug for the traceback")
         sys.exit(EXIT_UNEXPECTED)

@@ -13,6 +13,8 @@ EXIT_DBT_ERROR = 2
 #: The job was interrupted: Ctrl-C (SIGINT) / stopped by SIGTERM (128 + the signal, as a shell reports it).
 #: A failure dbt-ferry did not foresee (a bug, or a library's error it does not translate yet): sysexits' EX_SOFTWARE.
 EXIT_UNEXPECTED = 70
+#: A local disk dbt-ferry writes to (the work folder, the env cache, ``--dest``) is full or read-only.
+EXIT_LOCAL_DISK = 74
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
 #: The exit codes of a job that was stopped by a signal.
@@ -123,6 +125,7 @@ EXIT_CODES: dict[int, str] = {
     BuildError.exit_code: "an external build step failed (uv, poetry)",
     ExportError.exit_code: "the result tables could not be written or read (export, history, report)",
     EXIT_UNEXPECTED: "an unexpected error (run again with --debug for the traceback, and report it)",
+    EXIT_LOCAL_DISK: "a local disk is full or read-only (the work folder, the env cache, --dest)",
     EXIT_INTERRUPTED: "interrupted (Ctrl-C)",
     EXIT_TERMINATED: "the job was stopped by SIGTERM (ECS stopping the task, a Prefect cancel); outputs published",
 }
