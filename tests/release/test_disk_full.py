@@ -56,14 +56,7 @@ def test_fetching_onto_a_full_disk_is_one_line_and_leaves_nothing(
 def test_publishing_into_a_full_store_is_one_line_and_leaves_nothing(
     full_disk: Path, shop: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    filler = full_disk / "filler"
-    with filler.open("wb") as handle:
-        try:
-            while True:
-                handle.write(bytes(64 * 1024))
-        except OSError:
-            pass
-    filler.write_bytes(filler.read_bytes()[: -48 * 1024])  # room for a few small files, not for the release
+    _fill(full_disk, 48 * 1024)  # room for a few small files, not for the release
     store = full_disk / "store"
     code, out, err = run_cli(capsys, "publish", "--env", "local", "--project-dir", str(shop), "--store", str(store))
     assert code == 8, out + err
