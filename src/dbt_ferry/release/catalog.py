@@ -50,6 +50,12 @@ def read_manifest(store: ArtifactStore, version: str) -> ReleaseManifest:
         data = store.read_bytes(key)
     except StoreNotFoundError:
         raise ReleaseNotFoundError(f"version {version} not found in {store.url}", _listing(store)) from None
+    return parse_manifest(store, version, data)
+
+
+def parse_manifest(store: ArtifactStore, version: str, data: bytes) -> ReleaseManifest:
+    """``release.json`` of ``version`` as read from ``store``: valid, and describing that version."""
+    key = manifest_key(version)
     manifest = ReleaseManifest.from_json(data, f"{store.url}/{key}")
     if manifest.version != version:
         raise IntegrityError(

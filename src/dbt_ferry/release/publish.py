@@ -23,7 +23,7 @@ from dbt_ferry.core.errors import (
 from dbt_ferry.core.manifest import Channel, ReleaseManifest
 from dbt_ferry.core.names import channel_key, release_prefix
 from dbt_ferry.core.store import ArtifactStore, ProgressCallback
-from dbt_ferry.release.catalog import artifact_key, manifest_key, read_manifest
+from dbt_ferry.release.catalog import artifact_key, manifest_key, parse_manifest, read_manifest
 from dbt_ferry.release.package import BuiltRelease
 from dbt_ferry.release.trust import ReleaseTrust
 
@@ -44,11 +44,12 @@ class PublishResult:
 
 
 def _existing(store: ArtifactStore, version: str) -> tuple[ReleaseManifest | None, str | None]:
-    """The published release of ``version`` and the tag of its ``release.json`` (for a conditional replace)."""
+    """The published release of ``version`` and the tag of the very ``release.json`` read (for a conditional
+    replace)."""
     if store.size(manifest_key(version)) is None:
         return None, None
-    _, tag = store.read_versioned(manifest_key(version))
-    return read_manifest(store, version), tag
+    data, tag = store.read_versioned(manifest_key(version))
+    return parse_manifest(store, version, data), tag
 
 
 def _upload_artifacts(
