@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
+import fcntl
 import os
 import shutil
 import socket
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +37,7 @@ for _name in ("DBT_FERRY_ENV", "DBT_FERRY_STORE", "DBT_FERRY_PROJECT_DIR", "DBT_
 # Each test process (pytest-xdist runs two) gets work directories of its own: an environment's stable work
 # directory is held by one job at a time, and a second process would get private ones (no parse cache).
 os.environ["DBT_FERRY_WORK_DIR"] = tempfile.mkdtemp(prefix="dbt-ferry-tests-work-")
+atexit.register(shutil.rmtree, os.environ["DBT_FERRY_WORK_DIR"], ignore_errors=True)  # and never left in /tmp
 
 
 def free_port() -> int:
@@ -80,27 +85,59 @@ def shop(tmp_path: Path) -> Path:
     return dest
 
 
+def _migrated_prefect_database() -> Path:
+    """A Prefect database with every migration applied, made once per Prefect version (in the test virtualenv, under
+    a lock: the test processes share it) and copied for each server: migrating a new one takes ~15 s."""
+    import prefect
+
+    template = Path(sys.prefix) / f"prefect-test-{prefect.__version__}.db"
+    with (template.parent / f".{template.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not template.is_file():
+            building = template.with_name(f".{template.name}.{os.getpid()}")
+            env = {**os.environ, "PREFECT_SERVER_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{building}"}
+            prefect_cli = Path(sys.executable).with_name("prefect")
+            upgrade = [str(prefect_cli), "server", "database", "upgrade", "-y"]
+            subprocess.run(upgrade, env=env, check=True, capture_output=True, timeout=300)
+            building.rename(template)
+    return template
+
+
 @pytest.fixture(scope="session")
 def prefect_api() -> Iterator[str]:
     """A real Prefect server for the session (Prefect's own test harness, SQLite in a temp dir).
 
     Yields the API URL, for subprocesses; in this process the harness' settings are active, and
     ``PREFECT_API_URL`` is set too, as a user's would be (a job decides from it to report to Prefect).
+    The harness' temporary folder starts with an already migrated database (its file name is the harness'); should
+    a Prefect release name it otherwise, the server migrates its own, only slower.
     """
+    import prefect.testing.utilities as harness
     from prefect.settings import PREFECT_API_URL
-    from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=60):
-        url = str(PREFECT_API_URL.value())
-        before = os.environ.get("PREFECT_API_URL")
-        os.environ["PREFECT_API_URL"] = url
-        try:
-            yield url
-        finally:
-            if before is None:
-                os.environ.pop("PREFECT_API_URL", None)
-            else:
-                os.environ["PREFECT_API_URL"] = before
+    template, make_temp_dir = _migrated_prefect_database(), harness.mkdtemp  # type: ignore[attr-defined]
+
+    def migrated_temp_dir() -> str:
+        folder = make_temp_dir()
+        shutil.copyfile(template, Path(folder) / "prefect-test.db")
+        return folder
+
+    harness.mkdtemp = migrated_temp_dir  # type: ignore[attr-defined,assignment]
+    try:
+        with harness.prefect_test_harness(server_startup_timeout=60):
+            harness.mkdtemp = make_temp_dir  # type: ignore[attr-defined]
+            url = str(PREFECT_API_URL.value())
+            before = os.environ.get("PREFECT_API_URL")
+            os.environ["PREFECT_API_URL"] = url
+            try:
+                yield url
+            finally:
+                if before is None:
+                    os.environ.pop("PREFECT_API_URL", None)
+                else:
+                    os.environ["PREFECT_API_URL"] = before
+    finally:
+        harness.mkdtemp = make_temp_dir  # type: ignore[attr-defined]
 
 
 def publish_shop(project: Path, store: Path, *, environment: str = "local", with_env: bool = False) -> None:

@@ -10,6 +10,7 @@ umask 022.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import logging
 import os
@@ -90,6 +91,24 @@ def _stderr_tail(errors: BinaryIO) -> str:
     return "; ".join(" ".join(line.split())[:300] for line in lines[-5:])
 
 
+#: How GNU tar reports a full or read-only disk ("Wrote only N of M bytes" is its short write on a full one).
+_DISK_MESSAGES = (
+    ("No space left on device", errno.ENOSPC),
+    ("Wrote only ", errno.ENOSPC),
+    ("Disk quota exceeded", errno.EDQUOT),
+    ("Read-only file system", errno.EROFS),
+)
+
+
+def _raise_disk_error(errors: BinaryIO, root: Path) -> None:
+    """Raise tar's failure as the ``OSError`` Python's own writer would, when it was a full or read-only disk."""
+    errors.seek(0)
+    text = errors.read().decode("utf-8", "replace")
+    for message, number in _DISK_MESSAGES:
+        if message in text:
+            raise OSError(number, os.strerror(number), str(root))
+
+
 def extract_with_tar(stream: BinaryIO, root: Path, tar: str) -> TarChecker:
     """Check ``stream`` (a plain tar) and have ``tar`` extract it into the existing directory ``root``.
 
@@ -126,6 +145,7 @@ def extract_with_tar(stream: BinaryIO, root: Path, tar: str) -> TarChecker:
             with contextlib.suppress(BrokenPipeError):
                 proc.stdin.close()
         if code != 0 or not checker.done:
+            _raise_disk_error(errors, root)
             raise UnsafeArchiveError(
                 f"tar could not extract the archive (exit {code}): {_stderr_tail(errors)}",
                 f"check the free space and permissions of {root.parent}",

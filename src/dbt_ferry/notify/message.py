@@ -26,9 +26,15 @@ def failure_notification(
     flow_run_url: str | None,
     problems: list[str] | None = None,
     regressions: list[str] | None = None,
+    outputs_lost: bool = False,
 ) -> Notification:
-    success = exit_code == 0
-    verdict = "FAILED" if not success else "succeeded with regressions" if regressions else "succeeded"
+    success = exit_code == 0 and not outputs_lost
+    if exit_code != 0:
+        verdict = "FAILED"
+    elif outputs_lost:
+        verdict = "passed, but its outputs were not all published"
+    else:
+        verdict = "succeeded with regressions" if regressions else "succeeded"
     title = f"dbt-ferry {verdict}: {project} {version} in {environment}"
     lines = [f"{outcome} (exit code {exit_code})"]
     lines += regressions or []  # a heading, then a bullet each

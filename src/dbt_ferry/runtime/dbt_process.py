@@ -59,6 +59,18 @@ def _log_output(level: int, text: str) -> None:
     log.info("%s", text)
 
 
+#: The child's entry: ``main`` below, with an interrupt that comes while it still imports (a SIGTERM as the job's
+#: first step starts) ending it quietly (exit 130) rather than with Python's traceback of the import.
+_CHILD = """
+import sys
+try:
+    from dbt_ferry.runtime.dbt_process import main
+    main(sys.argv[1:])
+except KeyboardInterrupt:
+    sys.exit(130)
+"""
+
+
 class DbtProcess:
     """The parent's handle of a dbt child process (one per job)."""
 
@@ -72,7 +84,7 @@ class DbtProcess:
         read_fd, write_fd = os.pipe()
         try:
             process = subprocess.Popen(  # this interpreter, a module of ours
-                [sys.executable, "-m", "dbt_ferry.runtime.dbt_process", str(write_fd)],
+                [sys.executable, "-c", _CHILD, str(write_fd)],
                 stdin=subprocess.PIPE,
                 pass_fds=(write_fd,),
             )
@@ -273,15 +285,15 @@ def main(argv: list[str] | None = None) -> None:
     handler = _Interrupt()
     signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)
-    watch = (os.getppid(), threading.get_ident())
-    threading.Thread(target=_watch_parent, args=watch, daemon=True, name="parent-watch").start()
     with os.fdopen(int(args[0]), "wb") as out:
         try:
+            watch = (os.getppid(), threading.get_ident())
+            threading.Thread(target=_watch_parent, args=watch, daemon=True, name="parent-watch").start()
             import dbt.cli.main  # noqa: F401 - import now, while the parent imports Prefect
 
             _serve(out)
         except KeyboardInterrupt:
-            sys.exit(130)  # interrupted between commands: nothing of dbt's is running
+            sys.exit(130)  # interrupted while starting or between commands: nothing of dbt's is running
         except BrokenPipeError:
             sys.exit(1)  # the job's process went away
 

@@ -133,12 +133,15 @@ def execute_step(spec: JobSpec, step: Step, sink: StepSink, signals: JobSignals)
 
     with keep, signals.running_dbt(dbt):
         invocation = dbt.invoke(args, events, sink.on_event, sink.on_node, output)
+    # dbt's process may die of the interrupt before it can say so (early in a step, as in deps): a step that
+    # failed while a signal was being handled failed because of the signal.
+    interrupted = invocation.interrupted or (signals.fired and invocation.exit_code != EXIT_SUCCESS)
     return judge_step(
         step,
         exit_code=invocation.exit_code,
         error=invocation.error,
         elapsed=invocation.elapsed,
-        interrupted=invocation.interrupted,
+        interrupted=interrupted,
         no_nodes=events.no_nodes,
         fail_on_empty_selection=spec.environment.fail_on_empty_selection and not spec.selects_by_state,
         signal_exit_code=signals.exit_code,

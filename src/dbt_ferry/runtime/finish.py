@@ -35,6 +35,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def _one_line(exc: BaseException) -> str:
+    """An error from a library (pyiceberg, SQLAlchemy, plotly) as one line: its type and the message's first line
+    (SQLAlchemy's go on with the SQL statement and a link)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return f"{type(exc).__name__}: {lines[0][:300] if lines else 'no message'}"
+
+
 def run_info(spec: JobSpec, report: JobReport) -> RunInfo:
     request = spec.request
     return RunInfo(
@@ -67,7 +74,7 @@ def _write_timing_chart(spec: JobSpec, results: dict[str, Any], target: Path, re
         manifest = _manifest(target)  # its dependency graph gives the chart its critical path
         write_timing_chart(results, title, target / "timing.html", manifest=manifest)
     except Exception as exc:  # noqa: BLE001 - a chart never fails a job
-        report.problems.append(f"timing chart not written: {exc}")
+        report.problems.append(f"timing chart not written: {_one_line(exc)}")
         log.warning("timing chart not written: %s", exc)
 
 
@@ -103,6 +110,7 @@ def collect_outputs(spec: JobSpec, report: JobReport) -> None:
     report.docs, report.run_prefix, report.state = published.docs, published.run_prefix, published.state
     report.timing = published.timing
     report.problems += published.problems
+    report.outputs_lost = report.outputs_lost or bool(published.lost)
 
 
 def _scrub_secret_vars(spec: JobSpec, project: Path) -> None:
@@ -150,8 +158,9 @@ def export_tables(spec: JobSpec, report: JobReport) -> None:
         )
         report.exported = result.rows
     except Exception as exc:  # noqa: BLE001 - catalogs fail in many ways; the job's outcome stands
-        message = f"run results were not exported to the tables: {type(exc).__name__}: {exc}"
+        message = f"run results were not exported to the tables: {_one_line(exc)}"
         report.problems.append(message)
+        report.outputs_lost = True
         log.error("%s", message)
         return
     _regressions(spec, report, catalog, result.invocation_id)
@@ -171,7 +180,7 @@ def _regressions(spec: JobSpec, report: JobReport, catalog: Catalog, invocation_
         )
         report.regressions = regression_lines(found)
     except Exception as exc:  # noqa: BLE001 - a check of the history never changes the job's outcome
-        report.problems.append(f"regressions were not checked: {type(exc).__name__}: {exc}")
+        report.problems.append(f"regressions were not checked: {_one_line(exc)}")
 
 
 def _history_report(spec: JobSpec, report: JobReport, catalog: Catalog, target: Path) -> None:
@@ -188,15 +197,16 @@ def _history_report(spec: JobSpec, report: JobReport, catalog: Catalog, target: 
         open_store(spec.store).upload(history_key(environment.name), path)
         report.history = history_key(environment.name)
     except Exception as exc:  # noqa: BLE001 - a page never fails a job
-        report.problems.append(f"the history report was not published: {type(exc).__name__}: {exc}")
+        report.problems.append(f"the history report was not published: {_one_line(exc)}")
 
 
 def should_notify(spec: JobSpec, report: JobReport) -> bool:
-    """On failure (``notify.on``), always, or never; with ``notify.regressions``, also a passed run that has some."""
+    """On failure (``notify.on``), always, or never; a passed run whose outputs could not all be published or
+    exported counts as a failure here; with ``notify.regressions``, also a passed run that has some."""
     config = spec.environment.notify
     if spec.environment.ci or config.on == "never":
         return False
-    return config.on == "always" or report.exit_code != 0 or bool(report.regressions)
+    return config.on == "always" or report.exit_code != 0 or report.outputs_lost or bool(report.regressions)
 
 
 def notify(spec: JobSpec, report: JobReport) -> list[str]:
@@ -213,6 +223,7 @@ def notify(spec: JobSpec, report: JobReport) -> list[str]:
         flow_run_url=report.flow_run_url,
         problems=report.problems,
         regressions=report.regressions,
+        outputs_lost=report.outputs_lost,
     )
     config = spec.environment.notify
     problems = send_notification(config, notification)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dbt_ferry.core.errors import FerryError
-from dbt_ferry.core.layout import docs_key, last_failed_key, run_prefix, timing_key
+from dbt_ferry.core.layout import docs_key, last_failed_key, run_prefix, state_prefix, timing_key
 from dbt_ferry.core.store import ArtifactStore
 from dbt_ferry.runtime.state import StateOrigin, publish_state
 
@@ -23,6 +23,8 @@ class PublishedOutputs:
     run_prefix: str | None = None
     state: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    #: Uploads that failed (keys): what a reader of the store will miss from this run.
+    lost: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ def publish_outputs(
             store.upload(key, source)
         except FerryError as exc:
             published.problems.append(f"could not publish {source.name} to {key}: {exc}")
+            published.lost.append(key)
             log.error("could not publish %s to %s: %s", source, key, exc)
             return False
         return True
@@ -81,9 +84,12 @@ def publish_outputs(
             build_id=origin.build_id, invocation_id=invocation_id, project_dir=project_dir,
         )  # fmt: skip
         published.state, published.problems = written.keys, published.problems + written.problems
+        if written.problems:
+            published.lost.append(state_prefix(environment))
     if publication.failed is not None:
         try:
             store.write_bytes(last_failed_key(environment), publication.failed)
         except FerryError as exc:
             published.problems.append(f"could not record the failed run in {last_failed_key(environment)}: {exc}")
+            published.lost.append(last_failed_key(environment))
     return published

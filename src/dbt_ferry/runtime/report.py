@@ -41,6 +41,9 @@ class JobReport:
     history: str | None = None
     #: ``notify.regressions``: models much slower than usual and tests that newly fail (a heading, a line each).
     regressions: list[str] = field(default_factory=list)
+    #: Some of the run's outputs could not be published or exported (the reasons are in ``problems``): the team
+    #: is notified even when dbt passed, since docs, state or table rows are missing.
+    outputs_lost: bool = False
     #: Set once the outputs were published, exported and notified: no path does it twice.
     finished: bool = False
 

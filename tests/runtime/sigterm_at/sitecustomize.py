@@ -1,5 +1,5 @@
-"""Sends the job SIGTERM at a phase (``FERRY_SIGTERM_AT``: docs, publish, export, summary, or
-end: once the job is over, as it prints its outcome), and a second one right
+"""Sends the job SIGTERM at a phase (``FERRY_SIGTERM_AT``: deps, docs, publish, export, summary, or
+end: once the job is over, as it prints its outcome; several, comma-separated, for one each), and a second one right
 after the first with ``FERRY_SIGTERM_TWICE=1``. Put on ``PYTHONPATH`` by ``tests/runtime/test_sigterm_phases.py``:
 Python imports it at start; it takes the variable out of the environment, so that only the process started with
 it (the job's, not dbt's) is changed."""
@@ -32,12 +32,12 @@ def _before(function: Callable[..., Any]) -> Callable[..., Any]:
 def _install(at: str) -> None:
     from dbt_ferry.runtime import engine, finish, job
 
-    if at == "docs":
+    if at in ("deps", "docs"):
         original = engine.execute_step
 
         def step(spec: Any, step: Any, sink: Any, signals: Any) -> Any:
-            if step.name.startswith("dbt docs"):
-                threading.Timer(0.5, _terminate).start()  # dbt docs generate is under way by then
+            if step.name.startswith(f"dbt {at}"):
+                threading.Timer(0.5, _terminate).start()  # the step's dbt is under way by then
             return original(spec, step, sink, signals)
 
         engine.execute_step = step  # type: ignore[assignment]
@@ -52,5 +52,6 @@ def _install(at: str) -> None:
     setattr(finish, name, _before(getattr(finish, name)))
 
 
-if _AT:
-    _install(_AT)
+for _phase in (_AT or "").split(","):
+    if _phase:
+        _install(_phase)
