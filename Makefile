@@ -17,7 +17,7 @@ export PYTHONDONTWRITEBYTECODE :=
 # The env pack and the tests call uv as a program: make the one we use findable.
 export PATH := $(dir $(UV)):$(PATH)
 
-.PHONY: help install demo check test test-fast test-faults bench clean
+.PHONY: help install demo check test test-fast test-faults bench bench-quick clean
 
 help:
 	@echo "make demo   package, publish and fetch the example dbt project (installs everything first)"
@@ -60,6 +60,10 @@ FAULT_TESTS := tests/storage/test_s3_faults.py tests/core/test_archive.py tests/
 test-faults: install
 	$(BIN)/pytest -p no:cacheprovider -n $(PYTEST_WORKERS) --dist loadfile $(FAULT_TESTS)
 	$(BIN)/python -m bench.faults --trials 100
+
+# The fixed cost on the bundled example against bare dbt (no server, running server), 2 rounds: ~1-2 min.
+bench-quick: install
+	$(BIN)/python bench/quick.py
 
 bench: install
 	$(UV) sync --locked --all-extras --all-groups

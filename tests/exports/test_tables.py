@@ -333,6 +333,16 @@ def test_exporting_twice_leaves_one_copy(catalog: Catalog, fixture: str) -> None
         assert sorted(after, key=lambda r: r[key]) == sorted(rows, key=lambda r: r[key])
 
 
+@pytest.mark.parametrize("fixture", ["microbatch"])
+def test_a_new_invocation_is_appended_without_the_delete(catalog: Catalog, fixture: str) -> None:
+    """The job's export of what dbt just wrote skips the delete; promising it falsely would duplicate rows, which
+    is why only the job (results written during it) makes the promise."""
+    first = export_run(catalog, NAMESPACE, FIXTURES / fixture, environment="local", new_invocations=True)
+    export_run(catalog, NAMESPACE, FIXTURES / fixture, environment="local", new_invocations=True)
+    for name, count in first.rows.items():  # nothing deleted: the promise is the caller's
+        assert len(_rows(catalog, name)) == 2 * count, name
+
+
 def test_second_export_replaces_changed_rows(catalog: Catalog, tmp_path: Path) -> None:
     run_dir = _copy("microbatch", tmp_path)
     export_run(catalog, NAMESPACE, run_dir, environment="local")

@@ -69,6 +69,8 @@ def test_successful_job(run_job: RunJob, store: Path) -> None:
         assert by_name[name].state.is_completed()
         assert expected_tags <= set(by_name[name].tags)
         assert any(t.startswith("dbt:1.11") for t in by_name[name].tags)
+    for name in ("publish outputs", "export results", "summary"):  # untagged: no tag-concurrency round trips
+        assert by_name[name].state.is_completed() and not by_name[name].tags, name
     build_logs = logs["dbt build"]
     assert any("OK created sql table model main.fct_orders" in line for line in build_logs)
     assert any(line.startswith("Done. PASS=54 WARN=0 ERROR=0 SKIP=0 NO-OP=1 TOTAL=55") for line in build_logs)

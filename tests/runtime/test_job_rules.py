@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import inspect
+import os
 import signal
 import threading
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,8 @@ from dbt_ferry.config.models import EnvironmentConfig
 from dbt_ferry.core.errors import ConfigError
 from dbt_ferry.core.manifest import ReleaseManifest, build_id
 from dbt_ferry.runtime.bootstrap import with_flow_run
+from dbt_ferry.runtime.engine import new_report
+from dbt_ferry.runtime.finish import _written_by_this_job
 from dbt_ferry.runtime.flow_run import FlowRunRecord, is_worker_default_command
 from dbt_ferry.runtime.mode import uses_prefect
 from dbt_ferry.runtime.outcome import EMPTY_SELECTION, final_state, job_exit_code, judge_step, outcome_text
@@ -266,3 +269,16 @@ def test_signal_handler_is_installed_for_the_block_only() -> None:
     thread.start()
     thread.join()
     assert done == [signals]  # outside the main thread: nothing is installed, nothing fails
+
+
+def test_only_results_dbt_wrote_during_the_job_are_exported_as_new(tmp_path: Path) -> None:
+    target = tmp_path / "target"
+    target.mkdir()
+    report = new_report()
+    assert not _written_by_this_job(target, report)  # nothing written: nothing new
+    (target / "run_results.json").write_text("{}")
+    assert _written_by_this_job(target, report)
+    (target / "sources.json").write_text("{}")
+    before = (report.started_at or datetime.now(UTC)).timestamp() - 60
+    os.utime(target / "sources.json", (before, before))  # there before the job began: it may have been exported
+    assert not _written_by_this_job(target, report)

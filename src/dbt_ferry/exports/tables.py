@@ -75,8 +75,9 @@ def ensure_table(catalog: Catalog, namespace: str, name: str) -> Table:
     return table
 
 
-def _replace_rows(table: Table, rows: pa.Table, invocation_id: str, day: date) -> None:
-    """Delete the invocation's rows and append the new ones in one commit (a retried export leaves one copy)."""
+def _replace_rows(table: Table, rows: pa.Table, invocation_id: str, day: date, *, new: bool = False) -> None:
+    """Delete the invocation's rows and append the new ones in one commit (a retried export leaves one copy).
+    ``new``: the invocation was never exported, so there is nothing to delete (and no day's files to scan for it)."""
     target = table.schema().as_arrow()
     rows = rows.select([f.name for f in target if f.name in rows.column_names])
     missing = [f for f in target if f.name not in rows.column_names]
@@ -85,9 +86,10 @@ def _replace_rows(table: Table, rows: pa.Table, invocation_id: str, day: date) -
     rows = rows.cast(pa.schema([target.field(n) for n in rows.column_names]))
     existing = And(EqualTo(PARTITION_COLUMN, day.isoformat()), EqualTo("invocation_id", invocation_id))  # type: ignore[call-arg,misc]
     with table.transaction() as tx:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Delete operation did not match any records")
-            tx.delete(existing)
+        if not new:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="Delete operation did not match any records")
+                tx.delete(existing)
         if rows.num_rows:
             tx.append(rows)
 
@@ -110,8 +112,12 @@ def export_run(
     *,
     environment: str | None = None,
     compiled_code: bool = False,
+    new_invocations: bool = False,
 ) -> ExportResult:
-    """Export the artifacts in ``run_dir`` (run_results.json, manifest.json, sources.json, ferry.json)."""
+    """Export the artifacts in ``run_dir`` (run_results.json, manifest.json, sources.json, ferry.json).
+
+    ``new_invocations``: dbt wrote them in this job, so their invocations were never exported and their rows are
+    appended without first deleting earlier copies (which scans the day's files). Any other export replaces them."""
     started = time.perf_counter()
     run_results = _read_json(run_dir / "run_results.json")
     sources = _read_json(run_dir / "sources.json")
@@ -158,7 +164,7 @@ def export_run(
         day = extraction_date(artifact)
         for name, rows in tables:
             table = ensure_table(catalog, namespace, name)
-            _replace_rows(table, rows, invocation_id, day)
+            _replace_rows(table, rows, invocation_id, day, new=new_invocations)
             maintain(table, day)  # the commit brought the table object up to date
             result.rows[name] = result.rows.get(name, 0) + rows.num_rows
     result.invocations = [g[0] for g in groups]

@@ -141,6 +141,15 @@ def _state_origin(spec: JobSpec, store: ArtifactStore) -> StateOrigin:
     return StateOrigin(state_trust(spec.environment, store), spec.manifest.version, spec.manifest.build_id)
 
 
+def _written_by_this_job(target: Path, report: JobReport) -> bool:
+    """dbt wrote the results in ``target`` during this job (each invocation has a new id): none was exported yet."""
+    if report.started_at is None:
+        return False
+    started = report.started_at.timestamp()
+    files = [target / name for name in ("run_results.json", "sources.json") if (target / name).is_file()]
+    return bool(files) and all(path.stat().st_mtime >= started for path in files)
+
+
 def export_tables(spec: JobSpec, report: JobReport) -> None:
     """Write the run into the result tables (not in CI); a failure is a problem, never an exit code."""
     exports = spec.environment.exports
@@ -154,8 +163,9 @@ def export_tables(spec: JobSpec, report: JobReport) -> None:
 
         catalog = open_catalog(exports.catalog, spec.store)
         result = export_run(
-            catalog, exports.namespace, target, run_info(spec, report), compiled_code=exports.compiled_code
-        )
+            catalog, exports.namespace, target, run_info(spec, report), compiled_code=exports.compiled_code,
+            new_invocations=_written_by_this_job(target, report),
+        )  # fmt: skip
         report.exported = result.rows
     except Exception as exc:  # noqa: BLE001 - catalogs fail in many ways; the job's outcome stands
         message = f"run results were not exported to the tables: {_one_line(exc)}"
