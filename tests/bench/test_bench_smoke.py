@@ -35,7 +35,17 @@ def _run(script: str, *args: str, timeout: float = 120, **env: str) -> str:
 
 
 @pytest.mark.parametrize(
-    "script", ["generate.py", "overhead.py", "coldstart.py", "parse.py", "package.py", "prefect_modes.py", "report.py"]
+    "script",
+    [
+        "generate.py",
+        "overhead.py",
+        "coldstart.py",
+        "parse.py",
+        "package.py",
+        "prefect_modes.py",
+        "report.py",
+        "quick.py",
+    ],
 )
 def test_help(script: str) -> None:
     assert "usage:" in _run(script, "--help")
