@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 from pathlib import Path
@@ -61,9 +62,30 @@ def test_gtar_is_used_when_tar_is_not_gnu_tar(tmp_path: Path, monkeypatch: pytes
 
 
 @pytest.mark.parametrize(
+    ("said", "number"),
+    [
+        ("tar: d/f.txt: Cannot open: No space left on device", errno.ENOSPC),
+        ("tar: d/f.txt: Wrote only 5632 of 10240 bytes", errno.ENOSPC),
+        ("tar: d/f.txt: Cannot open: Disk quota exceeded", errno.EDQUOT),
+        ("tar: d: Cannot mkdir: Read-only file system", errno.EROFS),
+    ],
+)
+def test_tar_on_a_full_or_read_only_disk_is_the_os_error_it_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, said: str, number: int
+) -> None:
+    """Not an unsafe archive: the CLI turns the OSError into its one line about the disk, exit 74."""
+    body = f'echo "{said}" >&2; exit 2'
+    monkeypatch.setenv("PATH", str(_fake_tar(tmp_path / "bin", "tar (GNU tar) 1.34", body)))
+    big = header("d", b"5", mode=0o755) + member("d/f.txt", os.urandom(4 * 1024 * 1024)) + END
+    with pytest.raises(OSError) as caught:
+        extract_stream(io.BytesIO(big), tmp_path / "t")
+    assert caught.value.errno == number and not isinstance(caught.value, UnsafeArchiveError)
+
+
+@pytest.mark.parametrize(
     ("body", "message"),
     [
-        ('echo "tar: d/f.txt: Cannot open: No space left on device" >&2; exit 2', r"exit 2\): tar: d/f.txt: Cannot"),
+        ('echo "tar: d/f.txt: Cannot open: Permission denied" >&2; exit 2', r"exit 2\): tar: d/f.txt: Cannot"),
         ("exit 0", r"exit 0"),  # stopped reading before the end: not a success
         ('cat > /dev/null; echo "tar: Unexpected EOF" >&2; exit 2', "Unexpected EOF"),
     ],
