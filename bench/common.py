@@ -16,6 +16,7 @@ import time
 import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 # Imported up front: other sessions sharing .venv may re-sync it without the bench group while a benchmark runs.
@@ -180,6 +181,23 @@ def run_measured(
             proc.wait()
         out.close()
     return Measured(wall, peak, code, first[0] if first else None)
+
+
+def dbt_ended(results: Path | None) -> float | None:
+    """When dbt wrote ``results`` (a ``run_results.json``: its ``generated_at``), as a Unix time."""
+    if results is None:
+        return None
+    try:
+        stamp = json.loads(results.read_text())["metadata"]["generated_at"]
+    except (OSError, ValueError, KeyError):
+        return None
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def newest_results(store: Path, environment: str = "local") -> Path | None:
+    """The ``run_results.json`` of the latest run a job published to the local ``store``."""
+    found = sorted((store / "runs" / environment).glob("*/run_results.json"), key=lambda p: p.stat().st_mtime)
+    return found[-1] if found else None
 
 
 def _proc_tree_rss(root: int) -> int:

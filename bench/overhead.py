@@ -10,7 +10,8 @@ Prefect server (``prefect server start``), then alternate, R times:
 - bare:  ``dbt deps && dbt build --threads 4`` in a copy of the same project;
 - peer:  prefect-dbt's ``PrefectDbtRunner`` running ``deps`` and ``build --threads 4`` in a flow (N in --peer-models).
 
-Every run gets a fresh DuckDB file. Measured: wall time and peak RSS summed over the whole process tree
+Every run gets a fresh DuckDB file. Measured: wall time, the time after dbt ended (the end minus its
+run_results.json's ``generated_at``) and peak RSS summed over the whole process tree
 (psutil, every 50 ms). The order rotates each round so that noise from a shared machine hits all variants.
 """
 
@@ -20,11 +21,25 @@ import argparse
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import BIN, OUT, base_env, fmt, machine, print_table, run_measured, server, stats, write_json
+from bench.common import (
+    BIN,
+    OUT,
+    base_env,
+    dbt_ended,
+    fmt,
+    machine,
+    newest_results,
+    print_table,
+    run_measured,
+    server,
+    stats,
+    write_json,
+)
 from bench.generate import generate
 
 DBT_FLAGS = ["--no-use-colors", "--no-send-anonymous-usage-stats"]
@@ -59,7 +74,7 @@ def measure(n: int, runs: int, peer_runs: int, api: str, tmp: Path, threads: int
     )
     if published.returncode != 0:
         raise SystemExit(f"publish failed for N={n}")
-    results: dict[str, list[tuple[float, int, int]]] = {"ferry": [], "bare": [], "peer": []}
+    results: dict[str, list[tuple[float, int, int, float | None]]] = {"ferry": [], "bare": [], "peer": []}
     variants = ["ferry", "bare"]
     for r in range(max(runs, peer_runs)):
         order = [v for v in variants if r < runs] + (["peer"] if r < peer_runs else [])
@@ -69,11 +84,19 @@ def measure(n: int, runs: int, peer_runs: int, api: str, tmp: Path, threads: int
             args, cwd = commands(variant, ferry_project, peer_project if variant == "peer" else bare_project, threads)
             log = log_dir / f"overhead-{variant}-{n}-{r}.log"
             m = run_measured(args, env={**env, "SYNTH_DUCKDB_PATH": str(db)}, cwd=cwd, log=log)
+            ended = time.time()
+            results_file = (
+                newest_results(ferry_project / ".ferry" / "store") if variant == "ferry" else
+                (peer_project if variant == "peer" else bare_project) / "target" / "run_results.json"
+            )  # fmt: skip
+            dbt_end = dbt_ended(results_file)
+            after = ended - dbt_end if dbt_end is not None else None
             db.unlink(missing_ok=True)
             Path(str(db) + ".wal").unlink(missing_ok=True)
-            results[variant].append((m.wall, m.peak_rss, m.returncode))
-            print(f"  N={n} run {r} {variant:5}: {m.wall:7.2f} s  {m.peak_rss / 2**20:7.0f} MiB  exit {m.returncode}",
-                  flush=True)  # fmt: skip
+            results[variant].append((m.wall, m.peak_rss, m.returncode, after))
+            after_text = f"  {after:5.2f} s after dbt" if after is not None else ""
+            print(f"  N={n} run {r} {variant:5}: {m.wall:7.2f} s  {m.peak_rss / 2**20:7.0f} MiB  exit {m.returncode}"
+                  f"{after_text}", flush=True)  # fmt: skip
     row: dict[str, object] = {"models": n, "runs": runs, "peer_runs": peer_runs}
     for variant, values in results.items():
         if values:
@@ -81,6 +104,7 @@ def measure(n: int, runs: int, peer_runs: int, api: str, tmp: Path, threads: int
                 "wall_s": stats([v[0] for v in values]),
                 "peak_rss_bytes": stats([v[1] for v in values]),
                 "exit_codes": [v[2] for v in values],
+                "after_dbt_s": stats([v[3] for v in values if v[3] is not None]) if values[0][3] is not None else None,
             }
     walls = {v: row[v]["wall_s"]["median"] for v in results if v in row}  # type: ignore[index]
     rss = {v: row[v]["peak_rss_bytes"]["median"] for v in results if v in row}  # type: ignore[index]
@@ -118,9 +142,10 @@ def main() -> None:
                 ratio_w = row.get(f"ratio_wall_{variant}_bare", 1.0)
                 ratio_m = row.get(f"ratio_rss_{variant}_bare", 1.0)
                 table.append([row["models"], variant, v["wall_s"]["n"], fmt(v["wall_s"]),  # type: ignore[index]
-                              fmt(v["peak_rss_bytes"], 2**20, 0), f"{ratio_w:.2f}", f"{ratio_m:.2f}"])  # type: ignore[index]  # fmt: skip
+                              fmt(v["peak_rss_bytes"], 2**20, 0), f"{ratio_w:.2f}", f"{ratio_m:.2f}",  # type: ignore[index]
+                              fmt(v.get("after_dbt_s"))])  # type: ignore[union-attr]  # fmt: skip
     print_table(["N", "variant", "runs", "wall s median (min-max)", "peak RSS MiB (min-max)", "wall/bare",
-                 "RSS/bare"], table)  # fmt: skip
+                 "RSS/bare", "after dbt s"], table)  # fmt: skip
     write_json(args.json, {"machine": machine(), "rows": rows})
 
 

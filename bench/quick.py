@@ -18,12 +18,10 @@ Each run gets a fresh DuckDB file. Measured: wall time, peak RSS of the process 
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 import tempfile
 import time
-from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -33,8 +31,10 @@ from bench.common import (
     OUT,
     REPO,
     base_env,
+    dbt_ended,
     fmt,
     machine,
+    newest_results,
     prefect_server,
     print_table,
     run_measured,
@@ -59,20 +59,6 @@ def _bare_copy(tmp: Path, round_: int) -> Path:
     project = _copy(tmp / f"bare-{round_}")
     shutil.copyfile(project / "profiles" / "local.yml", project / "profiles.yml")
     return project
-
-
-def _dbt_ended(results: Path) -> float | None:
-    """When dbt wrote ``run_results.json`` (its ``generated_at``), as a Unix time."""
-    try:
-        stamp = json.loads(results.read_text())["metadata"]["generated_at"]
-    except (OSError, ValueError, KeyError):
-        return None
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
-
-
-def _newest_results(store: Path) -> Path | None:
-    found = sorted((store / "runs" / "local").glob("*/run_results.json"), key=lambda p: p.stat().st_mtime)
-    return found[-1] if found else None
 
 
 def measure(runs: int, api: str | None, tmp: Path, log_dir: Path) -> dict[str, dict[str, object]]:
@@ -102,8 +88,8 @@ def measure(runs: int, api: str | None, tmp: Path, log_dir: Path) -> dict[str, d
                 args, cwd, run_env = ferry, None, {**run_env, "PREFECT_API_URL": str(api)}
             m = run_measured(args, env=run_env, cwd=cwd, log=log_dir / f"quick-{variant}-{r}.log")
             ended = time.time()
-            results_file = project / "target" / "run_results.json" if variant == "bare" else _newest_results(store)
-            dbt_end = _dbt_ended(results_file) if results_file else None
+            results_file = project / "target" / "run_results.json" if variant == "bare" else newest_results(store)
+            dbt_end = dbt_ended(results_file)
             after = ended - dbt_end if dbt_end is not None else None
             results[variant].append((m.wall, m.peak_rss, m.returncode, after))
             db.unlink(missing_ok=True)
