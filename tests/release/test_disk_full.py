@@ -48,13 +48,17 @@ def _fill(disk: Path, room: int) -> None:
         filler.write_bytes(filler.read_bytes()[:-room])
 
 
+def _publish(capsys: pytest.CaptureFixture[str], shop: Path, store: Path) -> None:
+    code, out, err = run_cli(capsys, "publish", "--env", "local", "--project-dir", str(shop), "--store", str(store),
+                             "--promote")  # fmt: skip
+    assert code == 0, out + err
+
+
 def test_fetching_onto_a_full_disk_is_one_line_and_leaves_nothing(
     full_disk: Path, shop: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     store = tmp_path / "store"
-    code, out, err = run_cli(capsys, "publish", "--env", "local", "--project-dir", str(shop), "--store", str(store),
-                             "--promote")  # fmt: skip
-    assert code == 0, out + err
+    _publish(capsys, shop, store)
     _fill(full_disk, 16 * 1024)
     dest = full_disk / "dest"
     code, out, err = run_cli(capsys, "fetch", "--env", "local", "--project-dir", str(shop), "--store", str(store),
@@ -96,9 +100,7 @@ def test_a_job_whose_work_folder_is_on_a_full_disk_is_one_line(
     full_disk: Path, shop: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = tmp_path / "store"
-    code, out, err = run_cli(capsys, "publish", "--env", "local", "--project-dir", str(shop), "--store", str(store),
-                             "--promote")  # fmt: skip
-    assert code == 0, out + err
+    _publish(capsys, shop, store)
     _fill(full_disk, 16 * 1024)
     monkeypatch.setenv("DBT_FERRY_WORK_DIR", str(full_disk / "work"))
     monkeypatch.setenv("SHOP_DUCKDB_PATH", str(tmp_path / "warehouse.duckdb"))
@@ -116,9 +118,7 @@ def test_a_job_whose_store_is_full_keeps_dbts_exit_code_and_notifies(
     store = full_disk / "store"
     with receiving() as receiver:
         _notify(shop, "local", f'{{ urls = ["slack+http://{receiver.base}/hook"] }}')
-        code, out, err = run_cli(capsys, "publish", "--env", "local", "--project-dir", str(shop), "--store",
-                                 str(store), "--promote")  # fmt: skip
-        assert code == 0, out + err
+        _publish(capsys, shop, store)
         before = {p for p in store.rglob("*") if p.is_file()}
         _fill(full_disk, 0)
         monkeypatch.setenv("SHOP_DUCKDB_PATH", str(tmp_path / "warehouse.duckdb"))

@@ -9,6 +9,7 @@ import pyarrow as pa
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
 from pyiceberg.expressions import And, BooleanExpression, EqualTo, GreaterThanOrEqual
+from pyiceberg.table import DataScan
 
 from dbt_ferry.exports.schema import PARTITION_COLUMN, SCHEMAS
 
@@ -27,6 +28,18 @@ def _row_filter(environment: str, since: date | None, where: BooleanExpression |
     return row_filter
 
 
+def _data_scan(
+    catalog: Catalog, namespace: str, name: str, environment: str, columns: tuple[str, ...],
+    since: date | None, where: BooleanExpression | None,
+) -> DataScan | None:  # fmt: skip
+    """The scan of those rows and columns, or None while the table (or namespace) does not exist."""
+    try:
+        table = catalog.load_table((namespace, name))
+    except (NoSuchTableError, NoSuchNamespaceError):
+        return None
+    return table.scan(row_filter=_row_filter(environment, since, where), selected_fields=columns)
+
+
 def scan(
     catalog: Catalog,
     namespace: str,
@@ -41,12 +54,8 @@ def scan(
 
     A table (or namespace) that does not exist yet holds no rows: an empty table of those columns.
     """
-    try:
-        table = catalog.load_table((namespace, name))
-    except (NoSuchTableError, NoSuchNamespaceError):
-        return SCHEMAS[name].as_arrow().empty_table().select(list(columns))
-    found = table.scan(row_filter=_row_filter(environment, since, where), selected_fields=columns)
-    rows: pa.Table = found.to_arrow()
+    found = _data_scan(catalog, namespace, name, environment, columns, since, where)
+    rows: pa.Table = found.to_arrow() if found is not None else SCHEMAS[name].as_arrow().empty_table()
     return rows.select(list(columns))
 
 
@@ -61,11 +70,9 @@ def scan_batches(
 ) -> Iterator[pa.Table]:
     """:func:`scan` a batch at a time, for a reader that keeps only part of each: the whole node table of a month of
     runs is hundreds of MB in Arrow, twice that while it is put together."""
-    try:
-        table = catalog.load_table((namespace, name))
-    except (NoSuchTableError, NoSuchNamespaceError):
+    found = _data_scan(catalog, namespace, name, environment, columns, since, None)
+    if found is None:
         yield SCHEMAS[name].as_arrow().empty_table().select(list(columns))
         return
-    found = table.scan(row_filter=_row_filter(environment, since, None), selected_fields=columns)
     for batch in found.to_arrow_batch_reader():
         yield pa.Table.from_batches([batch]).select(list(columns))
