@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from dbt_ferry.core.layout import runs_prefix
+
 # Imported up front: other sessions sharing .venv may re-sync it without the bench group while a benchmark runs.
 # Without psutil (the bench group not installed, as under `make test`), /proc is read directly.
 try:
@@ -196,7 +198,7 @@ def dbt_ended(results: Path | None) -> float | None:
 
 def newest_results(store: Path, environment: str = "local") -> Path | None:
     """The ``run_results.json`` of the latest run a job published to the local ``store``."""
-    found = sorted((store / "runs" / environment).glob("*/run_results.json"), key=lambda p: p.stat().st_mtime)
+    found = sorted((store / runs_prefix(environment)).glob("*/run_results.json"), key=lambda p: p.stat().st_mtime)
     return found[-1] if found else None
 
 
