@@ -69,7 +69,7 @@ bench: install
 	$(UV) sync --locked --all-extras --all-groups
 	$(BIN)/python bench/overhead.py && $(BIN)/python bench/coldstart.py && $(BIN)/python bench/parse.py \
 		&& $(BIN)/python bench/package.py && $(BIN)/python bench/export.py && $(BIN)/python bench/prefect_modes.py \
-		&& $(BIN)/python bench/report.py
+		&& $(BIN)/python bench/report.py && $(BIN)/python bench/quick.py
 
 clean:
 	rm -rf .demo .tools .venv .mypy_cache .ruff_cache .pytest_cache dist
