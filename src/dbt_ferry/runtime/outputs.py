@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from dbt_ferry.core.errors import FerryError
-from dbt_ferry.core.layout import docs_key, last_failed_key, run_prefix, state_prefix, timing_key
+from dbt_ferry.core.layout import docs_key, last_failed_key, run_prefix, timing_key
 from dbt_ferry.core.store import ArtifactStore
 from dbt_ferry.runtime.state import StateOrigin, publish_state
-
-log = logging.getLogger(__name__)
+from dbt_ferry.runtime.uploads import FailedUploads
 
 RUN_FILES = ("run_results.json", "manifest.json", "sources.json", "catalog.json", "ferry.json", "timing.html")
 
@@ -49,13 +47,13 @@ def publish_outputs(
     target = project_dir / "target"
     published = PublishedOutputs()
 
+    failed = FailedUploads()
+
     def put(source: Path, key: str) -> bool:
         try:
             store.upload(key, source)
         except FerryError as exc:
-            published.problems.append(f"could not publish {source.name} to {key}: {exc}")
-            published.lost.append(key)
-            log.error("could not publish %s to %s: %s", source, key, exc)
+            failed.add(key, exc)
             return False
         return True
 
@@ -81,15 +79,16 @@ def publish_outputs(
         origin = publication.environment
         written = publish_state(
             store, environment, target, trust=origin.trust, release_version=origin.release_version,
-            build_id=origin.build_id, invocation_id=invocation_id, project_dir=project_dir,
+            build_id=origin.build_id, invocation_id=invocation_id, project_dir=project_dir, failed=failed,
         )  # fmt: skip
         published.state, published.problems = written.keys, published.problems + written.problems
-        if written.problems:
-            published.lost.append(state_prefix(environment))
     if publication.failed is not None:
         try:
             store.write_bytes(last_failed_key(environment), publication.failed)
         except FerryError as exc:
-            published.problems.append(f"could not record the failed run in {last_failed_key(environment)}: {exc}")
-            published.lost.append(last_failed_key(environment))
+            failed.add(last_failed_key(environment), exc)
+    problem = failed.problem()
+    if problem is not None:
+        published.problems.append(problem)
+    published.lost = failed.keys
     return published

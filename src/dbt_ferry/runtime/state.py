@@ -33,6 +33,7 @@ from dbt_ferry.core.checksums import sha256_file
 from dbt_ferry.core.errors import FerryError, IntegrityError, ReleaseNotFoundError, StoreNotFoundError
 from dbt_ferry.core.layout import state_prefix
 from dbt_ferry.core.store import ArtifactStore
+from dbt_ferry.runtime.uploads import FailedUploads
 from dbt_ferry.storage.local import LocalStore
 
 log = logging.getLogger(__name__)
@@ -171,8 +172,10 @@ def publish_state(
     build_id: str,
     invocation_id: str,
     project_dir: Path,
+    failed: FailedUploads,
 ) -> PublishedState:
-    """Upload the state files ``target`` holds, then their record (signed when the trust signs)."""
+    """Upload the state files ``target`` holds, then their record (signed when the trust signs); an upload that
+    fails goes into ``failed``."""
     prefix = state_prefix(environment)
     published = PublishedState([], [])
     digests: dict[str, FileDigest] = {}
@@ -184,7 +187,7 @@ def publish_state(
         try:
             store.upload(prefix + name, path)
         except FerryError as exc:
-            published.problems.append(f"could not publish {name} to {prefix}: {exc}")
+            failed.add(prefix + name, exc)
             continue
         digests[name] = digest
         published.keys.append(prefix + name)
@@ -200,7 +203,7 @@ def publish_state(
         store.write_bytes(prefix + RECORD, (record.model_dump_json(indent=2) + "\n").encode())
         published.keys.append(prefix + RECORD)
     except FerryError as exc:
-        published.problems.append(f"could not publish the state's record {prefix}{RECORD}: {exc}")
+        failed.add(prefix + RECORD, exc)
     return published
 
 
