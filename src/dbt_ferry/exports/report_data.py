@@ -209,16 +209,16 @@ class _NodeRows:
         failed = batch.filter(_is_in(batch, "status", FAILED_STATUSES))
         self.failed.append(failed.select(["position", "unique_id", "resource_type", "status", "message"]))
 
-    def results(self) -> dict[str, int]:
-        """Rows per node (in the scanned partitions), for the nodes that failed."""
-        failed = frozenset(pa.concat_tables(self.failed)["unique_id"].to_pylist()) if self.failed else frozenset()
-        if not failed or not self.counts:
+    def results(self, failed: pa.Table) -> dict[str, int]:
+        """Rows per node (in the scanned partitions), for the nodes in ``failed``."""
+        uids = frozenset(failed["unique_id"].to_pylist())
+        if not uids:
             return {}
         counts = pa.concat_tables(self.counts).group_by("unique_id").aggregate([("count_all", "sum")])
         return {
             uid: int(count)
             for uid, count in zip(counts["unique_id"].to_pylist(), counts["count_all_sum"].to_pylist(), strict=True)
-            if uid in failed
+            if uid in uids
         }
 
 
@@ -270,11 +270,11 @@ def load_report(
         kept.add(batch, order)
     data.node_rows = kept.rows
     if kept.rows:
-        results = kept.results()
         _models(pa.concat_tables(kept.timed), data.runs, data.rule, data)
         kept.timed.clear()
         _flaky(pa.concat_tables(kept.tests), data)
         kept.tests.clear()
-        _failures(pa.concat_tables(kept.failed), results, data.runs, data)
+        failed = pa.concat_tables(kept.failed)
+        _failures(failed, kept.results(failed), data.runs, data)
     _freshness(catalog, namespace, data)
     return data
