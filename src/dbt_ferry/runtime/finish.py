@@ -141,11 +141,15 @@ def _state_origin(spec: JobSpec, store: ArtifactStore) -> StateOrigin:
     return StateOrigin(state_trust(spec.environment, store), spec.manifest.version, spec.manifest.build_id)
 
 
+_MTIME_SLACK_S = 1.0
+
+
 def _written_by_this_job(target: Path, report: JobReport) -> bool:
     """dbt wrote the results in ``target`` during this job (each invocation has a new id): none was exported yet."""
     if report.started_at is None:
         return False
-    started = report.started_at.timestamp()
+    # A file's mtime comes from the kernel's coarse clock, a tick behind the wall clock: a second's slack.
+    started = report.started_at.timestamp() - _MTIME_SLACK_S
     files = [target / name for name in ("run_results.json", "sources.json") if (target / name).is_file()]
     return bool(files) and all(path.stat().st_mtime >= started for path in files)
 
