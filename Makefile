@@ -17,12 +17,13 @@ export PYTHONDONTWRITEBYTECODE :=
 # The env pack and the tests call uv as a program: make the one we use findable.
 export PATH := $(dir $(UV)):$(PATH)
 
-.PHONY: help install demo check test test-fast test-faults bench bench-quick clean
+.PHONY: help install demo check test test-fast test-faults bench bench-quick dist clean
 
 help:
 	@echo "make demo   package, publish and fetch the example dbt project (installs everything first)"
 	@echo "make test   lint, types and the whole test suite"
 	@echo "make check  lint and types only"
+	@echo "make dist   build dbt-ferry's wheel and sdist into dist/ (checked with twine)"
 
 $(CURDIR)/.tools/bin/uv:
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check --target $(CURDIR)/.tools uv
@@ -70,6 +71,12 @@ bench: install
 	$(BIN)/python bench/overhead.py && $(BIN)/python bench/coldstart.py && $(BIN)/python bench/parse.py \
 		&& $(BIN)/python bench/package.py && $(BIN)/python bench/export.py && $(BIN)/python bench/prefect_modes.py \
 		&& $(BIN)/python bench/report.py && $(BIN)/python bench/quick.py
+
+# dbt-ferry's wheel and sdist in dist/, checked as the package index will read them.
+dist: install
+	rm -rf dist
+	$(UV) build --out-dir dist
+	$(BIN)/twine check --strict dist/*
 
 clean:
 	rm -rf .demo .tools .venv .mypy_cache .ruff_cache .pytest_cache dist

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import fcntl
+import hashlib
 import os
 import shutil
 import socket
@@ -101,6 +102,36 @@ def _migrated_prefect_database() -> Path:
             subprocess.run(upgrade, env=env, check=True, capture_output=True, timeout=300)
             building.rename(template)
     return template
+
+
+def _source_digest() -> str:
+    """The sha256 of what dbt-ferry's wheel is built from (pyproject.toml, README, LICENSE and the package)."""
+    digest = hashlib.sha256()
+    for path in [REPO / "pyproject.toml", REPO / "README.md", REPO / "LICENSE",
+                 *sorted((REPO / "src" / "dbt_ferry").rglob("*"))]:  # fmt: skip
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(f"{path.relative_to(REPO)}\0".encode() + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+@pytest.fixture(scope="session")
+def ferry_wheel() -> Path:
+    """dbt-ferry's wheel, built from this checkout as `make dist` builds it: once per source content (in the test
+    virtualenv, under a lock shared by the test processes)."""
+    folder = Path(sys.prefix) / "ferry-wheels" / _source_digest()
+    folder.parent.mkdir(exist_ok=True)
+    with (folder.parent / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not folder.is_dir():
+            building = folder.with_name(f".{folder.name}.{os.getpid()}")
+            uv = shutil.which("uv") or str(Path(sys.executable).with_name("uv"))
+            subprocess.run(
+                [uv, "build", "--wheel", "--quiet", "--out-dir", str(building), str(REPO)],
+                check=True, capture_output=True, timeout=300, env={**os.environ, "UV_OFFLINE": "1"},
+            )  # fmt: skip
+            building.rename(folder)
+    (wheel,) = folder.glob("dbt_ferry-*.whl")
+    return wheel
 
 
 @pytest.fixture(scope="session")

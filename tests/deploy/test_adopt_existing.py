@@ -232,7 +232,7 @@ def test_the_projects_own_dockerfile_and_workflows_are_never_touched(tmp_path: P
     # Every reference inside the kit follows it to its place.
     cd = (repo / layout.CD_WORKFLOW).read_text(encoding="utf-8")
     assert "context: deploy/ferry\n" in cd and "file: deploy/ferry/Dockerfile\n" in cd
-    assert "sha256sum deploy/ferry/Dockerfile" in cd and '- "deploy/ferry/Dockerfile"' in cd
+    assert "cat deploy/ferry/Dockerfile | sha256sum" in cd and '- "deploy/ferry/Dockerfile"' in cd
     assert '- "Dockerfile"' not in cd and '- ".github/workflows/dbt-ferry-cd.yml"' in cd
     assert "group: dbt-ferry-cd-" in cd and "name: dbt-ferry-cd\n" in cd
     ci = (repo / layout.CI_WORKFLOW).read_text(encoding="utf-8")

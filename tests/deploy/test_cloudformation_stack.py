@@ -22,6 +22,7 @@ cfn-lint's job (test_linters.py).
 from __future__ import annotations
 
 import ast
+import hashlib
 import json
 import re
 from typing import Any
@@ -193,6 +194,7 @@ def test_full_template_creates_the_supported_resources(aws: str, jaffle: Adoptab
 
     repositories = boto3.client("ecr").describe_repositories(repositoryNames=["jaffle-dbt-ferry-pro"])
     assert repositories["repositories"][0]["repositoryUri"] == outputs["RepositoryUri"]
+    assert repositories["repositories"][0]["imageTagMutability"] == "IMMUTABLE"
     assert outputs["RepositoryUri"] == f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/jaffle-dbt-ferry-pro"
 
     ecs = boto3.client("ecs")
@@ -203,7 +205,9 @@ def test_full_template_creates_the_supported_resources(aws: str, jaffle: Adoptab
     assert definition["family"] == "jaffle-pro"
     [container] = definition["containerDefinitions"]
     assert container["name"] == "dbt-ferry"
-    assert container["image"] == f"{outputs['RepositoryUri']}:latest"
+    # The image CD builds from the Dockerfile init wrote: the tag cd.yml computes with `cat … | sha256sum`.
+    dockerfile = (jaffle.root / "deploy/ferry/Dockerfile").read_bytes()
+    assert container["image"] == f"{outputs['RepositoryUri']}:image-{hashlib.sha256(dockerfile).hexdigest()[:16]}"
     assert container["stopTimeout"] == 60
     assert "command" not in container  # the image's entrypoint `dbt-ferry run`, dbt build by default
     # moto keeps the !If ... AWS::NoValue of PrefectApiUrl as a null entry.

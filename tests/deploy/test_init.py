@@ -58,6 +58,7 @@ def test_outcome_of_a_first_init(jaffle: Adoptable) -> None:
         "deploy/ferry/prefect.yaml": "created",
         "deploy/ferry/k8s/job.yaml": "created",
         "deploy/ferry/k8s/cronjob.yaml": "created",
+        ".github/dependabot.yml": "created",
     }
     assert result.environments == ["local", "ci", "snd", "pro"]
     project = load_project(jaffle.root)
@@ -228,7 +229,7 @@ def test_a_project_inside_a_repository(tmp_path: Path) -> None:
     assert '- "analytics/jaffle/deploy/ferry/Dockerfile"' in cd and '- ".github/workflows/dbt-ferry-cd.yml"' in cd
     assert "context: analytics/jaffle/deploy/ferry\n" in cd and "file: analytics/jaffle/deploy/ferry/Dockerfile\n" in cd
     # The job runs in the project folder: the image's tag is the digest of the Dockerfile from there.
-    assert 'tag="dockerfile-$(sha256sum deploy/ferry/Dockerfile | cut -c1-16)"' in cd
+    assert 'tag="image-$(cat deploy/ferry/Dockerfile | sha256sum | cut -c1-16)"' in cd
     cloudformation = (project.root / "deploy" / "ferry" / "cloudformation.yaml").read_text()
     assert 'Default: "acme/data-platform"' in cloudformation
     assert not (project.root / ".github").exists()

@@ -49,9 +49,16 @@ def test_check_jsonschema_github_workflows(kits: list[tuple[Path, Path]]) -> Non
     assert "ok -- validation done" in done.stdout
 
 
+def test_check_jsonschema_dependabot(kits: list[tuple[Path, Path]]) -> None:
+    files = [repo / layout.DEPENDABOT for _, repo in kits]
+    done = lint(BIN / "check-jsonschema", "--builtin-schema", "vendor.dependabot", *files, cwd=kits[0][1])
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "ok -- validation done" in done.stdout
+
+
 @pytest.mark.parametrize("persona", ["regular", "auditor"])
 def test_zizmor_offline_has_no_finding(kits: list[tuple[Path, Path]], persona: str) -> None:
-    folders = [repo / ".github" / "workflows" for _, repo in kits]
+    folders = [repo / ".github" for _, repo in kits]
     done = lint(BIN / "zizmor", "--offline", "--no-progress", f"--persona={persona}", *folders, cwd=kits[0][1])
     assert done.returncode == 0, done.stdout + done.stderr
     assert "No findings to report" in done.stdout, done.stdout
@@ -69,3 +76,21 @@ def test_kubernetes_validate_strict(kits: list[tuple[Path, Path]]) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     passed = [line for line in done.stdout.splitlines() if " passed for resource " in line]
     assert len(passed) == 8, done.stdout  # a service account and the job (or cron job) in each file
+
+
+def test_dbt_ferrys_own_release_workflow() -> None:
+    """.github/workflows/release.yml (trusted publishing to PyPI): valid, no zizmor finding, and the actions it
+    shares with the kit pinned as the kit pins them."""
+    from dbt_ferry.deploy.render import ACTION_PINS, UV_VERSION
+    from tests.conftest import REPO
+
+    release = REPO / ".github" / "workflows" / "release.yml"
+    done = lint(BIN / "check-jsonschema", "--builtin-schema", "vendor.github-workflows", release, cwd=REPO)
+    assert done.returncode == 0, done.stdout + done.stderr
+    done = lint(BIN / "zizmor", "--offline", "--no-progress", "--persona=auditor", REPO / ".github", cwd=REPO)
+    assert (done.returncode, "No findings to report" in done.stdout) == (0, True), done.stdout + done.stderr
+    text = release.read_text()
+    assert f"actions/checkout@{ACTION_PINS['checkout_pin']}" in text
+    assert f"astral-sh/setup-uv@{ACTION_PINS['setup_uv_pin']}" in text
+    assert f'version: "{UV_VERSION}"' in text
+    assert "id-token: write" in text and "password" not in text  # trusted publishing: no stored token

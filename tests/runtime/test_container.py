@@ -22,7 +22,6 @@ from dbt_ferry.release.envpack import find_uv
 from dbt_ferry.release.package import package_release
 from dbt_ferry.release.publish import publish_release
 from dbt_ferry.storage import open_store
-from tests.conftest import REPO
 from tests.release.test_envpack import _point_at_repo
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.e2e]
@@ -30,13 +29,14 @@ pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.e2e]
 PREFIX = "shop"
 
 
-def _bootstrap_venv(where: Path) -> Path:
-    """What the image holds: plain dbt-ferry (no extras) in a fresh virtualenv."""
+def _bootstrap_venv(where: Path, wheel: Path) -> Path:
+    """What the image holds: plain dbt-ferry (no extras) in a fresh virtualenv, from its built wheel (the file
+    `make dist` and `init --ferry-source` give the image)."""
     uv = find_uv()
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT", "PYTHONPATH")}
     subprocess.run([uv, "venv", "--quiet", "--python", sys.executable, str(where)], env=env, check=True)
     subprocess.run(
-        [uv, "pip", "install", "--quiet", "--python", str(where / "bin" / "python"), str(REPO)], env=env, check=True
+        [uv, "pip", "install", "--quiet", "--python", str(where / "bin" / "python"), str(wheel)], env=env, check=True
     )
     return where
 
@@ -60,9 +60,9 @@ def _keys(bucket: str) -> set[str]:
 
 
 def test_bootstrap_image_runs_a_release_from_s3_in_its_env_pack(
-    shop: Path, tmp_path: Path, bucket: str, aws: str, prefect_api: str
+    shop: Path, tmp_path: Path, bucket: str, aws: str, prefect_api: str, ferry_wheel: Path
 ) -> None:
-    venv = _bootstrap_venv(tmp_path / "image")
+    venv = _bootstrap_venv(tmp_path / "image", ferry_wheel)
     python = venv / "bin" / "python"
     for module in ("dbt", "prefect"):
         failed = _try_import(python, module)

@@ -44,9 +44,22 @@ def render_result(result: InitResult) -> None:
 )
 @click.option("--region", metavar="REGION", help="AWS region of the cloud environments (default: $AWS_REGION).")
 @click.option(
+    "--ferry-source",
+    "ferry_source",
+    metavar="SOURCE",
+    help="Where the project and its image install dbt-ferry from: index (the package index), a wheel FILE.whl "
+    "(copied into deploy/ferry/wheels/), or git+URL[@REV]. Default: what [tool.uv.sources] says, else index.",
+)
+@click.option(
     "--force", is_flag=True, help="Rewrite the kit's files that differ from the templates (never any other file)."
 )
-def init_cmd(project_dir: str | None, environments: tuple[str, ...], region: str | None, force: bool) -> None:
+def init_cmd(
+    project_dir: str | None,
+    environments: tuple[str, ...],
+    region: str | None,
+    ferry_source: str | None,
+    force: bool,
+) -> None:
     """Adopt a dbt project: [tool.dbt-ferry] and the packages it lacks in pyproject.toml, profiles/<env>.yml,
     and the deployment kit in deploy/ferry/ (Dockerfile, prefect.yaml, CloudFormation, Kubernetes jobs) and
     .github/workflows/dbt-ferry-ci.yml, dbt-ferry-cd.yml.
@@ -54,4 +67,4 @@ def init_cmd(project_dir: str | None, environments: tuple[str, ...], region: str
     Existing configuration, profiles and the project's own files are never changed; run again, init changes
     nothing.
     """
-    render_result(init_project(project_dir, environments=environments, force=force, region=region))
+    render_result(init_project(project_dir, environments=environments, force=force, region=region, ferry=ferry_source))

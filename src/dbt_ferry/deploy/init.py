@@ -28,6 +28,7 @@ from dbt_ferry.core.names import check_environment_name
 from dbt_ferry.core.version import DBT_FERRY_VERSION
 from dbt_ferry.deploy import layout
 from dbt_ferry.deploy.dependencies import DependencyPlan, plan_dependencies, required_packages
+from dbt_ferry.deploy.ferry_source import FerrySource, ferry_source
 from dbt_ferry.deploy.kit import CloudEnv, KitSpec, kit_files
 from dbt_ferry.deploy.next_steps import next_steps
 from dbt_ferry.deploy.profiles import (
@@ -78,6 +79,8 @@ class _Plan:
     """Files to write (absolute path → text) and what to report."""
 
     writes: dict[Path, str] = field(default_factory=dict)
+    #: Files copied as they are (destination → source): dbt-ferry's wheel.
+    copies: dict[Path, Path] = field(default_factory=dict)
     outcomes: list[FileOutcome] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -96,6 +99,7 @@ def init_project(
     environments: Sequence[str] = (),
     force: bool = False,
     region: str | None = None,
+    ferry: str | None = None,
     environ: Mapping[str, str] | None = None,
     home: Path | None = None,
 ) -> InitResult:
@@ -105,6 +109,8 @@ def init_project(
     ``local`` and ``ci`` are always there. ``region`` defaults to ``$AWS_REGION``, ``$AWS_DEFAULT_REGION``, then
     us-east-1. ``force`` rewrites the kit's files (:mod:`dbt_ferry.deploy.layout`) that differ from the
     templates; it never touches ``[tool.dbt-ferry]`` keys, dependencies, profile files or any other file.
+    ``ferry`` is where the project installs dbt-ferry from (:func:`~dbt_ferry.deploy.ferry_source.ferry_source`:
+    ``index``, a wheel file, a ``git+`` URL); by default what ``[tool.uv.sources]`` says, else the index.
     """
     env = os.environ if environ is None else environ
     home = home if home is not None else Path.home()
@@ -123,19 +129,25 @@ def init_project(
         filter(None, (read_profile_file(dbt.root / "profiles" / f"{n}.yml", dbt.profile) for n in (LOCAL, CI))), None
     )
 
+    sources = data.get("tool", {}).get("uv", {}).get("sources", {})
+    origin = ferry_source(ferry, dbt.root, sources.get("dbt-ferry") if isinstance(sources, dict) else None)
+
     plan = _Plan()
     dependencies = plan_dependencies(dbt.root, original, data, required_packages(source))
-    configs = _plan_pyproject(plan, dbt, pyproject, dependencies, data, wanted, region, source, home)
+    new_source = origin.uv_source() is not None and "dbt-ferry" not in (sources if isinstance(sources, dict) else {})
+    configs = _plan_pyproject(plan, dbt, pyproject, dependencies, data, wanted, region, source, home, origin)
     _plan_profiles(plan, dbt, configs, lookup, source, home)
     variables, listed = _profile_variables(plan, dbt, configs)
-    spec = _kit_spec(dbt, configs, region, variables)
-    _plan_kit(plan, kit_files(spec), force)
-    steps = next_steps(dbt, spec, dependencies)
+    spec = _kit_spec(dbt, configs, region, variables, _plan_wheel(plan, dbt, origin, force), origin)
+    _plan_kit(plan, kit_files(spec), force, dbt.repo_root / layout.DEPENDABOT)
+    steps = next_steps(dbt, spec, dependencies, new_source=new_source)
     # What the profiles read, before the first run needs it (after the dependencies and the lock).
     first_run = next((i for i, step in enumerate(steps) if step.startswith("try it:")), len(steps))
     plan.notes += steps[:first_run] + listed + steps[first_run:]
     for path, content in plan.writes.items():
         _write(path, content)
+    for path, origin_file in plan.copies.items():
+        _write_bytes(path, origin_file.read_bytes())
     return InitResult(dbt.root, dbt.name, dbt.profile, list(configs), plan.outcomes, plan.notes)
 
 
@@ -152,6 +164,7 @@ def _plan_pyproject(
     region: str,
     source: SourceProfile | None,
     home: Path,
+    ferry: FerrySource,
 ) -> dict[str, EnvironmentConfig]:
     """``data`` is the file as it was; ``dependencies.text`` the file with the missing requirements added."""
     original = dependencies.original
@@ -175,10 +188,16 @@ def _plan_pyproject(
                 ["dbt-ferry's configuration (written by `dbt-ferry init`); see its README, Configuration reference."],
             )
         )
+    uv_sources = tool.get("uv", {}).get("sources", {}) if isinstance(tool.get("uv"), dict) else {}
+    entry = ferry.uv_source()
+    if entry is not None and "dbt-ferry" not in uv_sources and dependencies.manager == "uv":
+        comment = f"dbt-ferry from {ferry.describe()} (`dbt-ferry init --ferry-source`): uv.lock and the image agree."
+        tables.append(Table(("tool", "uv", "sources", "dbt-ferry"), entry, [comment]))
     tables += [_environment_table(dbt, name, region, source, home) for name in adding]
     text = append_tables(dependencies.text, tables, str(path))
     if tables or dependencies.added:
         what = [f"[{'.'.join(t.name[:2])}]" for t in tables if len(t.name) <= 2]
+        what += [f"[{'.'.join(t.name[:3])}] {t.name[3]}" for t in tables if t.name[:3] == ("tool", "uv", "sources")]
         detail = ", ".join(what) + (" with " if what else "") + "environments " + ", ".join(adding)
         details = [detail if adding else ", ".join(what)] if tables else []
         if dependencies.added:
@@ -346,11 +365,40 @@ def _profile_variables(
 # -- the kit -------------------------------------------------------------------------------------------
 
 
+def _plan_wheel(plan: _Plan, dbt: DbtProject, ferry: FerrySource, force: bool) -> Path | None:
+    """dbt-ferry's wheel into the kit (``--ferry-source FILE.whl``); the file the image is built from."""
+    if ferry.wheel_path is None:
+        return None
+    dest = dbt.root / ferry.wheel_path
+    if ferry.origin is None:
+        if not dest.is_file():
+            raise ConfigError(
+                f"pyproject.toml's [tool.uv.sources] takes dbt-ferry from {ferry.wheel_path}, which is not there",
+                "put the wheel back, or pass --ferry-source with the wheel file to copy it there",
+            )
+        plan.outcomes.append(FileOutcome(dest, "exists", "dbt-ferry's wheel"))
+        return dest
+    if not dest.is_file():
+        plan.copies[dest] = ferry.origin
+        plan.outcomes.append(FileOutcome(dest, "created", f"dbt-ferry's wheel, from {ferry.origin}"))
+    elif dest.read_bytes() == ferry.origin.read_bytes():
+        plan.outcomes.append(FileOutcome(dest, "unchanged", "dbt-ferry's wheel"))
+    elif force:
+        plan.copies[dest] = ferry.origin
+        plan.outcomes.append(FileOutcome(dest, "overwritten", f"dbt-ferry's wheel, from {ferry.origin}"))
+    else:
+        plan.outcomes.append(FileOutcome(dest, "kept", f"differs from {ferry.origin}; --force replaces it"))
+        return dest
+    return ferry.origin
+
+
 def _kit_spec(
     dbt: DbtProject,
     configs: dict[str, EnvironmentConfig],
     region: str,
     variables: dict[str, list[ProfileVariable]] | None = None,
+    wheel: Path | None = None,
+    ferry: FerrySource | None = None,
 ) -> KitSpec:
     cloud = []
     for name, config in configs.items():
@@ -384,11 +432,17 @@ def _kit_spec(
         profile_paths=tuple(dict.fromkeys(c.profiles_path() for c in configs.values())),
         lock_file=lock,
         local_env=local,
+        **({"ferry": ferry} if ferry else {}),
+        wheel_file=wheel,
     )
 
 
-def _plan_kit(plan: _Plan, files: dict[Path, str], force: bool) -> None:
+def _plan_kit(plan: _Plan, files: dict[Path, str], force: bool, dependabot: Path) -> None:
     for path, text in files.items():
+        if path == dependabot and path.is_file() and layout.MARKER not in path.read_text(encoding="utf-8")[:1000]:
+            detail = f"the repository's own: add a docker update of /{layout.KIT_DIR} (the base image's digest) to it"
+            plan.outcomes.append(FileOutcome(path, "exists", detail))
+            continue
         if not path.is_file():
             plan.writes[path] = text
             plan.outcomes.append(FileOutcome(path, "created"))
@@ -401,15 +455,20 @@ def _plan_kit(plan: _Plan, files: dict[Path, str], force: bool) -> None:
             plan.outcomes.append(FileOutcome(path, "kept", "differs from what init writes; --force rewrites it"))
 
 
-def _write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (a temporary file renamed into place)."""
+def _write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _write(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically, as UTF-8 with ``\n`` line ends."""
+    _write_bytes(path, text.encode("utf-8"))

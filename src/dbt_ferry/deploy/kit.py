@@ -14,10 +14,12 @@ from pathlib import Path
 
 from dbt_ferry.core.errors import ConfigError
 from dbt_ferry.deploy import layout
+from dbt_ferry.deploy.ferry_source import INDEX, FerrySource, image_inputs, image_tag, install_step
 from dbt_ferry.deploy.profiles import ProfileVariable
 from dbt_ferry.deploy.project import DbtProject, ident, slug
 from dbt_ferry.deploy.render import (
     ACTION_PINS,
+    BASE_IMAGE,
     PREFECT_VERSION,
     PREFECT_WORKER_IMAGE,
     PYTHON_VERSION,
@@ -32,7 +34,10 @@ JOB_ARGUMENTS = ("build",)
 #: Cron of the generated schedules (Prefect, Kubernetes); EventBridge's is a stack parameter, off by default.
 DEFAULT_CRON = "0 6 * * *"
 RUNNER = "ubuntu-24.04"
+#: The platform the release's env pack is built for (the task's Architecture X86_64; ARM64 is linux/arm64).
 DOCKER_PLATFORM = "linux/amd64"
+#: The platforms of the image cd.yml builds: one image for either Architecture of the task.
+IMAGE_PLATFORMS = "linux/amd64,linux/arm64"
 #: Hard limit of one Kubernetes run, in seconds.
 ACTIVE_DEADLINE = 3 * 3600
 #: What the task definition sets itself: never a warehouse secret parameter of the stack.
@@ -85,6 +90,10 @@ class KitSpec:
     lock_file: str = "uv.lock"
     #: The environment run on this machine (a local store, not CI): its deployment goes on a process pool.
     local_env: str | None = None
+    #: Where the image and the lock install dbt-ferry from.
+    ferry: FerrySource = INDEX
+    #: The wheel file whose bytes the image is built from (``ferry`` a wheel): the kit's copy or its origin.
+    wheel_file: Path | None = None
 
     @property
     def repo_prefix(self) -> str:
@@ -113,17 +122,33 @@ def secret_name(spec: KitSpec, env: CloudEnv, variable: str) -> str:
 def kit_files(spec: KitSpec) -> dict[Path, str]:
     """Every generated file, by absolute path."""
     root, repo = spec.project.root, spec.project.repo_root
+    dockerfile = dockerfile_text(spec)
+    tag = spec_image_tag(spec, dockerfile)
     files = {
-        root / layout.DOCKERFILE: render("Dockerfile", _common(spec)),
+        root / layout.DOCKERFILE: dockerfile,
         repo / layout.CI_WORKFLOW: _ci(spec),
         root / layout.PREFECT_FILE: _prefect(spec),
+        repo / layout.DEPENDABOT: _dependabot(spec),
     }
     if spec.cloud:
         files[repo / layout.CD_WORKFLOW] = _cd(spec)
-        files[root / layout.STACK_TEMPLATE] = _cloudformation(spec)
-        files[root / layout.K8S_JOB] = _k8s(spec, "k8s/job.yaml")
-        files[root / layout.K8S_CRONJOB] = _k8s(spec, "k8s/cronjob.yaml")
+        files[root / layout.STACK_TEMPLATE] = _cloudformation(spec, tag)
+        files[root / layout.K8S_JOB] = _k8s(spec, "k8s/job.yaml", tag)
+        files[root / layout.K8S_CRONJOB] = _k8s(spec, "k8s/cronjob.yaml", tag)
     return files
+
+
+def dockerfile_text(spec: KitSpec) -> str:
+    return render("Dockerfile", {**_common(spec), "install_ferry": install_step(spec.ferry, spec.dbt_ferry_version)})
+
+
+def spec_image_tag(spec: KitSpec, dockerfile: str) -> str:
+    """The tag of the image built from ``dockerfile`` (and the wheel it copies), as cd.yml computes it."""
+    return image_tag(dockerfile.encode(), spec.wheel_file)
+
+
+def _dependabot(spec: KitSpec) -> str:
+    return render("github/dependabot.yml", {"kit_dir": f"/{spec.repo_prefix}{layout.KIT_DIR}"})
 
 
 def _common(spec: KitSpec) -> dict[str, str]:
@@ -131,6 +156,7 @@ def _common(spec: KitSpec) -> dict[str, str]:
         "project": spec.project.name,
         "project_slug": spec.project.slug,
         "python_version": PYTHON_VERSION,
+        "base_image": BASE_IMAGE,
         "uv_version": UV_VERSION,
         "prefect_version": PREFECT_VERSION,
         "dbt_ferry_version": spec.dbt_ferry_version,
@@ -189,7 +215,7 @@ def _watched_paths(spec: KitSpec) -> list[str]:
     for profile in spec.profile_paths:
         folder = profile.rsplit("/", 1)[0] if "/" in profile else None
         paths.append(f"{prefix}{folder}/**" if folder else f"{prefix}{profile}")
-    paths += [f"{prefix}{layout.DOCKERFILE}", layout.CD_WORKFLOW]
+    paths += [f"{prefix}{path}" for path in image_inputs(spec.ferry)] + [layout.CD_WORKFLOW]
     return list(dict.fromkeys(paths))
 
 
@@ -210,6 +236,9 @@ def _cd(spec: KitSpec) -> str:
                     "region": env.region,
                     "ecr_repository": f"{spec.project.slug}-dbt-ferry-{env.name}",
                     "docker_platform": DOCKER_PLATFORM,
+                    "image_platforms": IMAGE_PLATFORMS,
+                    "image_inputs": " ".join(image_inputs(spec.ferry)),
+                    "stack_name": f"{spec.project.slug}-{env.slug}",
                     "env_profile": env.profile_path,
                     "env_profile_repo": f"{spec.repo_prefix}{env.profile_path}",
                     "env_target": env.target or "of its profile",
@@ -310,7 +339,7 @@ def _warehouse_secrets(spec: KitSpec) -> dict[str, str]:
     }
 
 
-def _cloudformation(spec: KitSpec) -> str:
+def _cloudformation(spec: KitSpec, tag: str) -> str:
     primary = spec.primary
     repository = spec.project.github_repository
     commands = []
@@ -340,6 +369,7 @@ def _cloudformation(spec: KitSpec) -> str:
             "var_prefix_hint": primary.var_prefix,
             "github_repository_default": f'Default: "{repository}"' if repository else "",
             "prefect_worker_image": PREFECT_WORKER_IMAGE,
+            "image_tag": tag,
             **_warehouse_secrets(spec),
         },
     )
@@ -423,7 +453,7 @@ def _prefect(spec: KitSpec) -> str:
     )
 
 
-def _k8s(spec: KitSpec, template: str) -> str:
+def _k8s(spec: KitSpec, template: str, tag: str) -> str:
     env = spec.primary
     account = env.account_id or "AWS_ACCOUNT_ID"
     values = {
@@ -432,7 +462,7 @@ def _k8s(spec: KitSpec, template: str) -> str:
         "env_slug": env.slug,
         "service_account": f"{spec.project.slug}-dbt-ferry",
         "secret_name": f"{spec.project.slug}-dbt-ferry",
-        "image": f"{account}.dkr.ecr.{env.region}.amazonaws.com/{spec.project.slug}-dbt-ferry-{env.name}:latest",
+        "image": f"{account}.dkr.ecr.{env.region}.amazonaws.com/{spec.project.slug}-dbt-ferry-{env.name}:{tag}",
         "args": ", ".join(f'"{a}"' for a in JOB_ARGUMENTS),
         "bucket": env.bucket,
         "prefix": env.prefix,

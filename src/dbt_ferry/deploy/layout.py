@@ -10,12 +10,16 @@ from __future__ import annotations
 #: The kit's folder in the project.
 KIT_DIR = "deploy/ferry"
 DOCKERFILE = f"{KIT_DIR}/Dockerfile"
+#: A dbt-ferry wheel the image and the lock install (``init --ferry-source FILE.whl``): in the image's build context.
+WHEELS_DIR = f"{KIT_DIR}/wheels"
 PREFECT_FILE = f"{KIT_DIR}/prefect.yaml"
 STACK_TEMPLATE = f"{KIT_DIR}/cloudformation.yaml"
 K8S_JOB = f"{KIT_DIR}/k8s/job.yaml"
 K8S_CRONJOB = f"{KIT_DIR}/k8s/cronjob.yaml"
 CI_WORKFLOW = ".github/workflows/dbt-ferry-ci.yml"
 CD_WORKFLOW = ".github/workflows/dbt-ferry-cd.yml"
+#: Dependabot's one file (repository root): written only when the repository has none of its own.
+DEPENDABOT = ".github/dependabot.yml"
 
 #: Where an older ``dbt-ferry init`` wrote the kit (project folder; the workflows in the repository).
 OLD_PROJECT_FILES = (

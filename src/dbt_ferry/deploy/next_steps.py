@@ -31,8 +31,9 @@ def _old_kit(dbt: DbtProject) -> list[Path]:
     return found
 
 
-def next_steps(dbt: DbtProject, spec: KitSpec, dependencies: DependencyPlan) -> list[str]:
-    """What to do after ``init``, in order, each a command to run as it is where one does it."""
+def next_steps(dbt: DbtProject, spec: KitSpec, dependencies: DependencyPlan, *, new_source: bool = False) -> list[str]:
+    """What to do after ``init``, in order, each a command to run as it is where one does it. ``new_source``:
+    init added dbt-ferry's ``[tool.uv.sources]`` entry."""
     notes: list[str] = []
     root = dbt.root
     workflows = f"{layout.name(layout.CI_WORKFLOW)}, {layout.name(layout.CD_WORKFLOW)}"
@@ -45,7 +46,7 @@ def next_steps(dbt: DbtProject, spec: KitSpec, dependencies: DependencyPlan) -> 
             notes.append("lock and install the new dependencies: poetry lock && poetry install")
         notes.append(f"the workflows ({workflows}) install with uv: move the project to uv (uv lock) or adapt them")
     elif uv_lock:
-        if dependencies.added:
+        if dependencies.added or new_source:
             notes.append(f"lock the new dependencies: uv lock ({installs})")
     elif dependencies.manager == "pip":
         notes.append(
@@ -54,6 +55,20 @@ def next_steps(dbt: DbtProject, spec: KitSpec, dependencies: DependencyPlan) -> 
         )
     else:
         notes.append(f"lock the dependencies: uv lock ({installs})")
+    ferry = spec.ferry
+    if ferry.wheel_path:
+        notes.append(f"commit {ferry.wheel_path}: the image copies it and uv.lock installs it (--ferry-source)")
+    elif ferry.kind == "folder":
+        notes.append(
+            f"dbt-ferry comes from the folder {ferry.folder} ([tool.uv.sources]), which the image cannot copy: it "
+            f"installs dbt-ferry=={spec.dbt_ferry_version} from the package index; for an image without the index, "
+            "build a wheel (make dist in dbt-ferry) and use it (--ferry-source FILE.whl, after removing that entry)"
+        )
+    if ferry.uv_source() is not None and dependencies.manager != "uv":
+        notes.append(
+            f"{dependencies.manager} does not read [tool.uv.sources]: install dbt-ferry from {ferry.describe()} "
+            "with it, as the image does"
+        )
     gitignore = root / ".gitignore"
     ignored = gitignore.is_file() and ".ferry" in gitignore.read_text(encoding="utf-8", errors="replace")
     if not ignored:

@@ -18,6 +18,11 @@ _BLOCK = re.compile(r"^(?P<indent>[ \t]*)@@(?P<name>\w+)@@[ \t]*$")
 
 #: Python of the runtime image; env packs are built with it, in the image (cd.yml).
 PYTHON_VERSION = "3.11"
+#: The runtime image's base, pinned by the digest of its multi-platform index (amd64 and arm64); the kit's
+#: Dependabot configuration proposes each new one.
+BASE_IMAGE = (
+    f"python:{PYTHON_VERSION}-slim-bookworm@sha256:a36c24f9cbdf4fd0f52d67f0823eeac19c2028c637cecc392d97f980d4fec56b"
+)
 #: uv used by CI and to build env packs in the image; the version dbt-ferry itself is tested with.
 UV_VERSION = "0.13.9"
 #: Prefect the generated prefect.yaml is written for.
@@ -34,6 +39,7 @@ ACTION_PINS: dict[str, str] = {
     "amazon_ecr_login_pin": "062b18b96a7aff071d4dc91bc00c4c1a7945b076 # v2.0.1",
     "setup_buildx_pin": "e468171a9de216ec08956ac3ada2f0791b6bd435 # v3.11.1",
     "build_push_pin": "263435318d21b8e681c14492fe198d362a7d2c83 # v6.18.0",
+    "setup_qemu_pin": "c7c53464625b32c7a7e944ae62b3e17d2b600130 # v3.7.0",
 }
 
 
