@@ -96,6 +96,9 @@ def _glue(operation: str, args: Mapping[str, Any], region: str, account: str) ->
     base = f"arn:aws:glue:{region}:{account}"
     database = args.get("DatabaseName") or args.get("Name") or (args.get("DatabaseInput") or {}).get("Name")
     table = (args.get("TableInput") or {}).get("Name") or (args.get("Name") if "DatabaseName" in args else None)
+    if operation == "GetDatabases":  # every database's name: the catalog and all its databases
+        return [Call(f"glue:{operation}", f"{base}:catalog"), Call(f"glue:{operation}", f"{base}:database/*")]
+    table = table or args.get("TableName")
     resources = [f"{base}:catalog", f"{base}:database/{database}"]
     if operation in ("GetTables", "SearchTables"):
         resources.append(f"{base}:table/{database}/*")
@@ -104,9 +107,30 @@ def _glue(operation: str, args: Mapping[str, Any], region: str, account: str) ->
     return [Call(f"glue:{operation}", resource) for resource in resources]
 
 
+#: Athena calls that name a query by its id only: authorised on the work group the query ran in.
+_ATHENA_BY_QUERY = {"GetQueryExecution", "GetQueryResults", "StopQueryExecution", "BatchGetQueryExecution"}
+_ATHENA_CATALOG = {"GetDataCatalog", "GetDatabase", "ListDatabases", "GetTableMetadata", "ListTableMetadata"}
+
+
+def _athena(operation: str, args: Mapping[str, Any], region: str, account: str, work_groups: set[str]) -> Call:
+    base = f"arn:aws:athena:{region}:{account}"
+    if operation in _ATHENA_CATALOG:
+        return Call(f"athena:{operation}", f"{base}:datacatalog/{args.get('CatalogName') or args.get('Name')}")
+    if operation in _ATHENA_BY_QUERY:
+        if len(work_groups) != 1:  # the recorder keeps requests only: the query's work group is the run's one
+            raise ValueError(f"athena:{operation} by query id, with queries started in {sorted(work_groups)}")
+        return Call(f"athena:{operation}", f"{base}:workgroup/{next(iter(work_groups))}")
+    if operation in ("StartQueryExecution", "GetWorkGroup"):
+        group = args.get("WorkGroup") or "primary"
+        work_groups.add(group)
+        return Call(f"athena:{operation}", f"{base}:workgroup/{group}")
+    raise ValueError(f"an Athena call this evaluator does not map: {operation}")
+
+
 def calls_of(recording: str, *, region: str, account: str, key_arns: Mapping[str, str]) -> list[Call]:
     """Every IAM action the recorded requests need; ``key_arns`` maps a KMS key id or alias to its ARN."""
     calls: list[Call] = []
+    work_groups: set[str] = set()
     for line in recording.splitlines():
         if not line.strip():
             continue
@@ -123,6 +147,9 @@ def calls_of(recording: str, *, region: str, account: str, key_arns: Mapping[str
                 calls += _glue(operation, args, region, account)
             else:
                 calls.append(Call(f"kms:{operation}", key_arns[args["KeyId"]]))
+        elif service == "athena":
+            operation = headers["X-Amz-Target"].split(".", 1)[1]
+            calls.append(_athena(operation, json.loads(body or b"{}"), region, account, work_groups))
         elif service == "sts":
             action = parse_qs(body.decode())["Action"][0]
             calls.append(Call(f"sts:{action}", "*"))

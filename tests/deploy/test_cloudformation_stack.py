@@ -50,6 +50,7 @@ MOTO_SUPPORTED = frozenset(
         "AWS::ECS::Service",
         "AWS::Logs::LogGroup",
         "AWS::IAM::Role",
+        "AWS::IAM::Policy",
         "AWS::SQS::Queue",
         "AWS::Events::Rule",
         "AWS::KMS::Key",
@@ -60,6 +61,7 @@ MOTO_UNSUPPORTED = frozenset(
     {
         "AWS::S3::BucketPolicy",
         "AWS::Glue::Database",
+        "AWS::Athena::WorkGroup",
         "AWS::IAM::OIDCProvider",
         "AWS::Scheduler::Schedule",
         "AWS::SQS::QueuePolicy",
@@ -264,7 +266,8 @@ def test_full_template_creates_the_supported_resources(aws: str, jaffle: Adoptab
 
 def test_a_scheduled_stack_needs_the_unsupported_resources_removed(aws: str, jaffle: Adoptable) -> None:
     template, dropped = without_unsupported(parse(template_of(jaffle)))
-    assert dropped == ["GitHubOidcProvider", "ObserverQueuePolicy", "ResultsDatabase", "Schedule", "StoreBucketPolicy"]
+    assert dropped == ["AthenaWorkGroup", "GitHubOidcProvider", "ModelsDatabase", "ObserverQueuePolicy",
+                       "ResultsDatabase", "Schedule", "StoreBucketPolicy"]  # fmt: skip
     assert "ScheduleArn" not in template["Outputs"] and "ResultsDatabase" not in template["Outputs"]
     stack = create_stack(
         json.dumps(template),

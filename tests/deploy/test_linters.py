@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from dbt_ferry.deploy import layout
+from dbt_ferry.deploy import init_project, layout
 from tests.deploy.conftest import BIN, HOME_PROFILES_WITH_PRO, Adoptable, write_project
 
 
@@ -34,7 +34,11 @@ def kits(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Path, Path]]:
     nested = write_project(repo / "dbt" / "jaffle_shop", base / "home-pro", HOME_PROFILES_WITH_PRO)
     for project in (at_root, nested):
         Adoptable(project.root, project.home).init("snd", "pro")
-    return [(at_root.root, at_root.root), (nested.root, repo)]
+    # On Athena: the work group, the models' database and the task role's dbt-athena policy are in the stack.
+    athena = write_project(base / "athena" / "jaffle", base / "home-athena")
+    init_project(athena.root, environments=["pro"], region="eu-west-1", adapter="athena", environ={},
+                 home=athena.home)  # fmt: skip
+    return [(at_root.root, at_root.root), (nested.root, repo), (athena.root, athena.root)]
 
 
 def test_hadolint(kits: list[tuple[Path, Path]]) -> None:
@@ -75,7 +79,7 @@ def test_kubernetes_validate_strict(kits: list[tuple[Path, Path]]) -> None:
     done = lint(BIN / "kubernetes-validate", "--strict", *manifests, cwd=kits[0][0])
     assert done.returncode == 0, done.stdout + done.stderr
     passed = [line for line in done.stdout.splitlines() if " passed for resource " in line]
-    assert len(passed) == 8, done.stdout  # a service account and the job (or cron job) in each file
+    assert len(passed) == 4 * len(kits), done.stdout  # a service account and the job (or cron job) in each file
 
 
 def test_dbt_ferrys_own_release_workflow() -> None:

@@ -33,3 +33,27 @@ def test_the_store_and_the_state_key_work_with_only_aws_region(
     kms = KmsKey(key)
     _, signature = kms.sign(b"state")
     assert kms.verify(b"state", signature)
+
+
+def test_with_no_region_anywhere_the_buckets_own_is_used(
+    aws: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """No flag, no variable, no profile: the store asks S3 where its bucket is, and the KMS key (like every client
+    made after it) is called in that region too."""
+    import dbt_ferry.storage.aws_session as aws_session_module
+
+    s3 = boto3.client("s3", region_name="eu-central-1")
+    s3.create_bucket(Bucket="far-away", CreateBucketConfiguration={"LocationConstraint": "eu-central-1"})
+    key = boto3.client("kms", region_name="eu-central-1").create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setattr(aws_session_module, "_learned", None)
+    assert boto3.session.Session().region_name is None
+    store = S3Store("far-away", "shop")
+    store.write_bytes("channels/pro.json", b"{}")
+    assert store.region == "eu-central-1"
+    assert s3.get_object(Bucket="far-away", Key="shop/channels/pro.json")["Body"].read() == b"{}"
+    kms = KmsKey(key["KeyMetadata"]["KeyId"])
+    _, signature = kms.sign(b"state")
+    assert kms.verify(b"state", signature)

@@ -51,6 +51,12 @@ def render_result(result: InitResult) -> None:
     "(copied into deploy/ferry/wheels/), or git+URL[@REV]. Default: what [tool.uv.sources] says, else index.",
 )
 @click.option(
+    "--adapter",
+    type=click.Choice(["athena"]),
+    help="Write a dbt-athena profile for each cloud environment without one (work group, Glue database, S3 "
+    "locations of the stack); also done when the profile has an athena target.",
+)
+@click.option(
     "--force", is_flag=True, help="Rewrite the kit's files that differ from the templates (never any other file)."
 )
 def init_cmd(
@@ -58,6 +64,7 @@ def init_cmd(
     environments: tuple[str, ...],
     region: str | None,
     ferry_source: str | None,
+    adapter: str | None,
     force: bool,
 ) -> None:
     """Adopt a dbt project: [tool.dbt-ferry] and the packages it lacks in pyproject.toml, profiles/<env>.yml,

@@ -27,6 +27,7 @@ from dbt_ferry.core.errors import ConfigError
 from dbt_ferry.core.names import check_environment_name
 from dbt_ferry.core.version import DBT_FERRY_VERSION
 from dbt_ferry.deploy import layout
+from dbt_ferry.deploy.athena import ATHENA, athena_names, athena_output, athena_profile_text, athena_target
 from dbt_ferry.deploy.dependencies import DependencyPlan, plan_dependencies, required_packages
 from dbt_ferry.deploy.ferry_source import FerrySource, ferry_source
 from dbt_ferry.deploy.kit import CloudEnv, KitSpec, kit_files
@@ -100,6 +101,7 @@ def init_project(
     force: bool = False,
     region: str | None = None,
     ferry: str | None = None,
+    adapter: str | None = None,
     environ: Mapping[str, str] | None = None,
     home: Path | None = None,
 ) -> InitResult:
@@ -111,6 +113,8 @@ def init_project(
     templates; it never touches ``[tool.dbt-ferry]`` keys, dependencies, profile files or any other file.
     ``ferry`` is where the project installs dbt-ferry from (:func:`~dbt_ferry.deploy.ferry_source.ferry_source`:
     ``index``, a wheel file, a ``git+`` URL); by default what ``[tool.uv.sources]`` says, else the index.
+    ``adapter="athena"`` writes a dbt-athena profile for each cloud environment without one
+    (:mod:`dbt_ferry.deploy.athena`), as a profile with an athena target does by itself.
     """
     env = os.environ if environ is None else environ
     home = home if home is not None else Path.home()
@@ -132,13 +136,23 @@ def init_project(
     sources = data.get("tool", {}).get("uv", {}).get("sources", {})
     origin = ferry_source(ferry, dbt.root, sources.get("dbt-ferry") if isinstance(sources, dict) else None)
 
+    if adapter not in (None, ATHENA):
+        raise ConfigError(
+            f"--adapter {adapter}: init writes the cloud profiles for athena only",
+            f"leave --adapter out and write profiles/<env>.yml for {adapter} yourself (init lists what it reads)",
+        )
+    athena = adapter == ATHENA or (source is not None and athena_target(source.outputs) is not None)
+    required = required_packages(source)
+    if athena and "dbt-athena" not in required:
+        required.append("dbt-athena")
+
     plan = _Plan()
-    dependencies = plan_dependencies(dbt.root, original, data, required_packages(source))
+    dependencies = plan_dependencies(dbt.root, original, data, required)
     new_source = origin.uv_source() is not None and "dbt-ferry" not in (sources if isinstance(sources, dict) else {})
-    configs = _plan_pyproject(plan, dbt, pyproject, dependencies, data, wanted, region, source, home, origin)
-    _plan_profiles(plan, dbt, configs, lookup, source, home)
-    variables, listed = _profile_variables(plan, dbt, configs)
-    spec = _kit_spec(dbt, configs, region, variables, _plan_wheel(plan, dbt, origin, force), origin)
+    configs = _plan_pyproject(plan, dbt, pyproject, dependencies, data, wanted, region, source, home, origin, required)
+    _plan_profiles(plan, dbt, configs, lookup, source, home, athena=athena)
+    variables, listed, adapters = _profile_variables(plan, dbt, configs)
+    spec = _kit_spec(dbt, configs, region, variables, _plan_wheel(plan, dbt, origin, force), origin, adapters)
     _plan_kit(plan, kit_files(spec), force, dbt.repo_root / layout.DEPENDABOT)
     steps = next_steps(dbt, spec, dependencies, new_source=new_source)
     # What the profiles read, before the first run needs it (after the dependencies and the lock).
@@ -165,6 +179,7 @@ def _plan_pyproject(
     source: SourceProfile | None,
     home: Path,
     ferry: FerrySource,
+    required: list[str],
 ) -> dict[str, EnvironmentConfig]:
     """``data`` is the file as it was; ``dependencies.text`` the file with the missing requirements added."""
     original = dependencies.original
@@ -177,7 +192,7 @@ def _plan_pyproject(
     adding = [n for n in wanted if n not in existing] if existing else wanted
     tables: list[Table] = []
     if "project" not in data and "poetry" not in tool:
-        tables.append(_project_table(dbt, source))
+        tables.append(_project_table(dbt, required))
         if "uv" not in tool:
             tables.append(Table(("tool", "uv"), {"package": False}, ["A dbt project, not a Python package."]))
     if section is None:
@@ -210,7 +225,7 @@ def _plan_pyproject(
     return _resolve(dbt, path, tomllib.loads(text))
 
 
-def _project_table(dbt: DbtProject, source: SourceProfile | None) -> Table:
+def _project_table(dbt: DbtProject, required: list[str]) -> Table:
     return Table(
         ("project",),
         {
@@ -218,7 +233,7 @@ def _project_table(dbt: DbtProject, source: SourceProfile | None) -> Table:
             "version": "0.1.0",
             "description": f"The dbt project {dbt.name}, released and run by dbt-ferry.",
             "requires-python": ">=3.11",
-            "dependencies": required_packages(source),
+            "dependencies": required,
         },
         ["The release version is [project] version: bump it to publish a new release."],
     )
@@ -298,6 +313,8 @@ def _plan_profiles(
     lookup: ProfileLookup,
     source: SourceProfile | None,
     home: Path,
+    *,
+    athena: bool = False,
 ) -> None:
     origin = source
     if origin is None:  # no profiles.yml to read: an environment's own file may still hold the profile
@@ -311,6 +328,20 @@ def _plan_profiles(
             continue
         cloud = isinstance(config.store, S3StoreConfig)
         copy = origin is not None and (not cloud or (config.target or name) in origin.outputs)
+        if (not copy or origin is None) and cloud and athena and isinstance(config.store, S3StoreConfig):
+            store = config.store
+            names = athena_names(dbt.name, name, store.bucket, store.prefix.strip("/") or dbt.slug)
+            base = athena_target(origin.outputs) if origin else None
+            output = athena_output(names, store.region or DEFAULT_REGION, base)
+            plan.writes[path] = athena_profile_text(dbt.profile, name, output, layout.STACK_TEMPLATE)
+            plan.outcomes.append(
+                FileOutcome(
+                    path,
+                    "created",
+                    f"dbt-athena profile {dbt.profile} (work group {names.work_group}, Glue database {names.schema})",
+                )
+            )
+            continue
         if not copy or origin is None:
             if not cloud:
                 looked = ", ".join(display_path(p, home) for p in lookup.searched)
@@ -335,10 +366,12 @@ def _plan_profiles(
 
 def _profile_variables(
     plan: _Plan, dbt: DbtProject, configs: dict[str, EnvironmentConfig]
-) -> tuple[dict[str, list[ProfileVariable]], list[str]]:
-    """What each environment's profile (as init writes it, or as it is) reads with env_var(), and notes saying it."""
+) -> tuple[dict[str, list[ProfileVariable]], list[str], dict[str, str]]:
+    """What each environment's profile (as init writes it, or as it is) reads with env_var(), notes saying it, and
+    the adapter type of the target each runs."""
     found: dict[str, list[ProfileVariable]] = {}
     notes: list[str] = []
+    adapters: dict[str, str] = {}
     for name, config in configs.items():
         relative = config.profiles_path()
         path = dbt.root / relative
@@ -355,11 +388,15 @@ def _profile_variables(
             continue
         variables = target_variables(entry, config.target)
         found[name] = variables
+        outputs = entry.get("outputs")
+        output = outputs.get(config.target or entry.get("target")) if isinstance(outputs, dict) else None
+        if isinstance(output, dict) and isinstance(output.get("type"), str):
+            adapters[name] = output["type"]
         if variables:
             listed = ", ".join(v.name + (" (optional)" if v.optional else "") for v in variables)
             target = config.target or entry.get("target") or "its default"
             notes.append(f"{name} ({relative}, target {target}) reads the variables {listed}")
-    return found, notes
+    return found, notes, adapters
 
 
 # -- the kit -------------------------------------------------------------------------------------------
@@ -399,6 +436,7 @@ def _kit_spec(
     variables: dict[str, list[ProfileVariable]] | None = None,
     wheel: Path | None = None,
     ferry: FerrySource | None = None,
+    adapters: dict[str, str] | None = None,
 ) -> KitSpec:
     cloud = []
     for name, config in configs.items():
@@ -415,6 +453,7 @@ def _kit_spec(
                     profile_path=config.profiles_path(),
                     account_id=config.aws_account_id,
                     variables=tuple((variables or {}).get(name, ())),
+                    adapter=(adapters or {}).get(name),
                 )
             )
     ci = configs.get(CI) or next((c for c in configs.values() if c.ci), None)

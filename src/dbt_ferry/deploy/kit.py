@@ -14,6 +14,7 @@ from pathlib import Path
 
 from dbt_ferry.core.errors import ConfigError
 from dbt_ferry.deploy import layout
+from dbt_ferry.deploy.athena import ATHENA, athena_names
 from dbt_ferry.deploy.ferry_source import INDEX, FerrySource, image_inputs, image_tag, install_step
 from dbt_ferry.deploy.profiles import ProfileVariable
 from dbt_ferry.deploy.project import DbtProject, ident, slug
@@ -63,6 +64,8 @@ class CloudEnv:
     account_id: str | None
     #: The variables its profile's target reads with env_var(): the task passes each from a secret.
     variables: tuple[ProfileVariable, ...] = ()
+    #: The adapter type of its profile's target (``athena``: the stack creates the work group and the database).
+    adapter: str | None = None
 
     @property
     def secrets(self) -> tuple[ProfileVariable, ...]:
@@ -344,7 +347,10 @@ def _cloudformation(spec: KitSpec, tag: str) -> str:
     repository = spec.project.github_repository
     commands = []
     for env in spec.cloud:
-        secrets = [f"{secret_parameter(v.name)}=arn:..." for v in env.secrets]
+        overrides = [f"{secret_parameter(v.name)}=arn:..." for v in env.secrets]
+        if env.adapter == ATHENA:
+            names = athena_names(spec.project.name, env.name, env.bucket, env.prefix)
+            overrides = [f"Warehouse=athena ModelsDatabaseName={names.schema}", *overrides]
         commands += [
             f"#   aws cloudformation deploy --template-file {layout.STACK_TEMPLATE} --stack-name "
             f"{spec.project.slug}-{env.slug} \\",
@@ -353,10 +359,10 @@ def _cloudformation(spec: KitSpec, tag: str) -> str:
             f"#     StoreBucketName={env.bucket} StorePrefix={env.prefix} ResultsDatabaseName={env.namespace} \\",
             "#     VpcId=vpc-... SubnetIds=subnet-...,subnet-... SecurityGroupIds=sg-..."
             + ("" if repository else " GitHubRepository=OWNER/REPO")
-            + (" \\" if secrets else ""),
+            + (" \\" if overrides else ""),
         ]
-        if secrets:
-            commands.append("#     " + " ".join(secrets))
+        if overrides:
+            commands.append("#     " + " ".join(overrides))
     return render(
         "cloudformation.yaml",
         {
@@ -370,6 +376,8 @@ def _cloudformation(spec: KitSpec, tag: str) -> str:
             "github_repository_default": f'Default: "{repository}"' if repository else "",
             "prefect_worker_image": PREFECT_WORKER_IMAGE,
             "image_tag": tag,
+            "warehouse": "athena" if primary.adapter == ATHENA else "other",
+            "models_database": athena_names(spec.project.name, primary.name, primary.bucket, primary.prefix).schema,
             **_warehouse_secrets(spec),
         },
     )

@@ -30,7 +30,7 @@ from dbt_ferry.core.checksums import sha256_file
 from dbt_ferry.core.constants import ENV_S3_READ_TIMEOUT
 from dbt_ferry.core.errors import ConfigError, StoreError, StoreNotFoundError, StorePreconditionError
 from dbt_ferry.core.store import ProgressCallback
-from dbt_ferry.storage.aws_session import aws_session
+from dbt_ferry.storage.aws_session import aws_session, bucket_region
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
@@ -102,6 +102,9 @@ class S3Store:
             with self._errors("connect"):
                 session = aws_session(self.region)
                 config = CLIENT_CONFIG.merge(Config(read_timeout=read_timeout()))
+                if session.region_name is None:  # none given, in the environment or the profile: the bucket's
+                    self.region = bucket_region(session, self.bucket, config)
+                    session = aws_session(self.region)
                 self._client = session.client("s3", config=config)
         return self._client
 
