@@ -14,6 +14,9 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 # Tests start many interpreters that import dbt and Prefect: let them write .pyc into .venv (empty = unset).
 export PYTHONDONTWRITEBYTECODE :=
+# mypy's cache outside the checkout (like uv's): a clean clone checks only what changed, not every stub again
+# (~80 s here). mypy checks each cached module against its source's hash, so a stale entry is never trusted.
+export MYPY_CACHE_DIR ?= $(HOME)/.cache/dbt-ferry/mypy
 # The env pack and the tests call uv as a program: make the one we use findable.
 export PATH := $(dir $(UV)):$(PATH)
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import atexit
 import fcntl
+import fnmatch
 import hashlib
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -74,16 +76,54 @@ def bucket(aws: str) -> str:
     return name
 
 
+_BUILD_OUTPUT = ("target", "logs", "dbt_packages", ".ferry", "*.duckdb", "*.duckdb.wal", ".venv")
+
+
 @pytest.fixture
 def shop(tmp_path: Path) -> Path:
     """A private copy of the example dbt project, without build output."""
     dest = tmp_path / "shop"
-    shutil.copytree(
-        EXAMPLE,
-        dest,
-        ignore=shutil.ignore_patterns("target", "logs", "dbt_packages", ".ferry", "*.duckdb", ".venv"),
-    )
+    shutil.copytree(EXAMPLE, dest, ignore=shutil.ignore_patterns(*_BUILD_OUTPUT))
     return dest
+
+
+def point_at_repo(project: Path) -> None:
+    """The example depends on dbt-ferry by a relative path; the copy must point at this checkout."""
+    pyproject = project / "pyproject.toml"
+    text = pyproject.read_text()
+    pyproject.write_text(text.replace('path = "../.."', f'path = "{REPO}"'))
+    lock = project / "uv.lock"
+    lock.write_text(re.sub(r'((?:directory|path) = ")\.\./\.\./?(")', rf"\g<1>{REPO}\g<2>", lock.read_text()))
+
+
+@pytest.fixture(scope="session")
+def shop_with_env() -> Path:
+    """The example packaged with its env pack (`package --with-env`, ~30 s): the release folder, built once per
+    content of dbt-ferry's source and the example and shared by the test processes (in the test virtualenv, under
+    a lock). Tests read it (``BuiltRelease.load``) and never change it."""
+    from dbt_ferry.config.loader import load_project
+    from dbt_ferry.release.package import package_release
+
+    digest = hashlib.sha256(_source_digest().encode())
+    for path in sorted(EXAMPLE.rglob("*")):
+        parts = path.relative_to(EXAMPLE).parts
+        if path.is_file() and not any(fnmatch.fnmatch(part, pattern) for part in parts for pattern in _BUILD_OUTPUT):
+            digest.update(f"{path.relative_to(EXAMPLE)}\0".encode() + path.read_bytes())
+    folder = Path(sys.prefix) / "shop-releases" / digest.hexdigest()[:16]
+    folder.parent.mkdir(exist_ok=True)
+    with (folder.parent / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not folder.is_dir():
+            work = folder.with_name(f".{folder.name}.{os.getpid()}")
+            try:
+                project = work / "shop"
+                shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns(*_BUILD_OUTPUT))
+                point_at_repo(project)
+                package_release(load_project(project), work / "build", with_env=True)
+                (work / "build").rename(folder)
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
+    return folder
 
 
 def _migrated_prefect_database() -> Path:

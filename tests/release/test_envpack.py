@@ -5,7 +5,6 @@ from __future__ import annotations
 import marshal
 import os
 import random
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,25 +14,14 @@ import pytest
 from dbt_ferry.config.loader import load_project
 from dbt_ferry.release.envpack import current_platform, current_python
 from dbt_ferry.release.fetch import fetch_release
-from dbt_ferry.release.package import package_release
+from dbt_ferry.release.package import BuiltRelease, package_release
 from dbt_ferry.release.publish import publish_release
 from dbt_ferry.storage.local import LocalStore
-from tests.conftest import REPO
-
-
-def _point_at_repo(project: Path) -> None:
-    """The example depends on dbt-ferry by a relative path; the copy must point at this checkout."""
-    pyproject = project / "pyproject.toml"
-    text = pyproject.read_text()
-    pyproject.write_text(text.replace('path = "../.."', f'path = "{REPO}"'))
-    lock = project / "uv.lock"
-    lock.write_text(re.sub(r'((?:directory|path) = ")\.\./\.\./?(")', rf"\g<1>{REPO}\g<2>", lock.read_text()))
 
 
 @pytest.mark.slow
-def test_env_pack_runs_from_a_new_path_and_is_cached(shop: Path, tmp_path: Path) -> None:
-    _point_at_repo(shop)
-    built = package_release(load_project(shop), tmp_path / "build", with_env=True)
+def test_env_pack_runs_from_a_new_path_and_is_cached(shop_with_env: Path, tmp_path: Path) -> None:
+    built = BuiltRelease.load(shop_with_env)
     (pack,) = built.manifest.of_kind("env")
     assert pack.name == f"env-{current_python()}-{current_platform()}.tar.zst"
     assert (pack.python, pack.platform) == (current_python(), current_platform())

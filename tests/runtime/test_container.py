@@ -15,14 +15,12 @@ from pathlib import Path
 import boto3
 import pytest
 
-from dbt_ferry.config.loader import load_project
 from dbt_ferry.config.store_url import parse_store_url
 from dbt_ferry.release.catalog import artifact_key
 from dbt_ferry.release.envpack import find_uv
-from dbt_ferry.release.package import package_release
+from dbt_ferry.release.package import BuiltRelease
 from dbt_ferry.release.publish import publish_release
 from dbt_ferry.storage import open_store
-from tests.release.test_envpack import _point_at_repo
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.e2e]
 
@@ -60,7 +58,7 @@ def _keys(bucket: str) -> set[str]:
 
 
 def test_bootstrap_image_runs_a_release_from_s3_in_its_env_pack(
-    shop: Path, tmp_path: Path, bucket: str, aws: str, prefect_api: str, ferry_wheel: Path
+    shop_with_env: Path, tmp_path: Path, bucket: str, aws: str, prefect_api: str, ferry_wheel: Path
 ) -> None:
     venv = _bootstrap_venv(tmp_path / "image", ferry_wheel)
     python = venv / "bin" / "python"
@@ -71,8 +69,7 @@ def test_bootstrap_image_runs_a_release_from_s3_in_its_env_pack(
     present = _try_import(python, "dbt_ferry.runtime.bootstrap")
     assert present.returncode == 0, present.stderr
 
-    _point_at_repo(shop)
-    built = package_release(load_project(shop), tmp_path / "build", with_env=True)
+    built = BuiltRelease.load(shop_with_env)
     (pack,) = built.manifest.of_kind("env")
     store = open_store(parse_store_url(f"s3://{bucket}/{PREFIX}"))
     publish_release(store, built, environment="local", promote=True)
