@@ -196,3 +196,21 @@ def test_dbt_athena_needs_no_permission_the_task_role_lacks(aws: str, jaffle: Ad
     # and results (made with the caller's permissions) the others, and moto's Athena makes none.
     print("dbt-athena policy, granted and not used by this build:", *unused, sep="\n  ")  # noqa: T201
     assert ("AthenaQueries", "athena:StartQueryExecution") not in unused
+
+
+@pytest.mark.parametrize(("days", "rules"), [("90", ["expire-runs", "expire-athena-results"]),
+                                             ("0", ["expire-athena-results"])])  # fmt: skip
+def test_athenas_query_results_expire_after_a_week_never_the_data(
+    jaffle: Adoptable, days: str, rules: list[str]
+) -> None:
+    from tests.deploy.template_eval import Resolver
+
+    _init(jaffle)
+    parameters = {"VpcId": "vpc-1", "SubnetIds": "subnet-1", "SecurityGroupIds": "sg-1", "GitHubRepository": "a/b",
+                  "RunRetentionDays": days}  # fmt: skip
+    bucket = Resolver(parse((jaffle.root / layout.STACK_TEMPLATE).read_text()), parameters).resource("StoreBucket")
+    assert bucket is not None
+    found = bucket["Properties"]["LifecycleConfiguration"]["Rules"]
+    assert [rule["Id"] for rule in found] == rules
+    (results,) = [rule for rule in found if rule["Id"] == "expire-athena-results"]
+    assert (results["Prefix"], results["ExpirationInDays"]) == ("jaffle/athena/results/", 7)

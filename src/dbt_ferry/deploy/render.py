@@ -18,8 +18,8 @@ _BLOCK = re.compile(r"^(?P<indent>[ \t]*)@@(?P<name>\w+)@@[ \t]*$")
 
 #: Python of the runtime image; env packs are built with it, in the image (cd.yml).
 PYTHON_VERSION = "3.11"
-#: The runtime image's base, pinned by the digest of its multi-platform index (amd64 and arm64); the kit's
-#: Dependabot configuration proposes each new one.
+#: The runtime image's base, pinned by the digest of the tag's multi-platform OCI index (amd64 and arm64; CPython
+#: 3.11.16, as Docker Hub listed the tag in September 2026); the kit's Dependabot configuration proposes each new one.
 BASE_IMAGE = (
     f"python:{PYTHON_VERSION}-slim-bookworm@sha256:a36c24f9cbdf4fd0f52d67f0823eeac19c2028c637cecc392d97f980d4fec56b"
 )
