@@ -214,3 +214,17 @@ def test_athenas_query_results_expire_after_a_week_never_the_data(
     assert [rule["Id"] for rule in found] == rules
     (results,) = [rule for rule in found if rule["Id"] == "expire-athena-results"]
     assert (results["Prefix"], results["ExpirationInDays"]) == ("jaffle/athena/results/", 7)
+
+
+def test_the_cli_flag_writes_the_athena_profiles(
+    jaffle: Adoptable, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dbt_ferry.cli.main import main
+
+    monkeypatch.setenv("HOME", str(jaffle.home))
+    monkeypatch.setenv("DBT_PROFILES_DIR", "")
+    main(["init", "--project-dir", str(jaffle.root), "--env", "pro", "--region", REGION, "--adapter", "athena"])
+    out = capsys.readouterr().out
+    assert "created     profiles/pro.yml" in out and "dbt-athena profile jaffle (work group jaffle-dbt-ferry-pro" in out
+    assert _profile(jaffle.root, "pro")["work_group"] == "jaffle-dbt-ferry-pro"
+    assert "write profiles/pro.yml" not in out

@@ -74,4 +74,7 @@ def init_cmd(
     Existing configuration, profiles and the project's own files are never changed; run again, init changes
     nothing.
     """
-    render_result(init_project(project_dir, environments=environments, force=force, region=region, ferry=ferry_source))
+    result = init_project(
+        project_dir, environments=environments, force=force, region=region, ferry=ferry_source, adapter=adapter
+    )
+    render_result(result)

@@ -212,9 +212,11 @@ def _plan_pyproject(
     text = append_tables(dependencies.text, tables, str(path))
     if tables or dependencies.added:
         what = [f"[{'.'.join(t.name[:2])}]" for t in tables if len(t.name) <= 2]
-        what += [f"[{'.'.join(t.name[:3])}] {t.name[3]}" for t in tables if t.name[:3] == ("tool", "uv", "sources")]
         detail = ", ".join(what) + (" with " if what else "") + "environments " + ", ".join(adding)
         details = [detail if adding else ", ".join(what)] if tables else []
+        details += [
+            f"dbt-ferry from {ferry.describe()} in [tool.uv.sources]" for t in tables if t.name[2:3] == ("sources",)
+        ]
         if dependencies.added:
             details.insert(0, f"{', '.join(dependencies.added)} in [project] dependencies")
         verb: Action = "created" if not original else "added"
