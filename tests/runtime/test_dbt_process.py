@@ -184,3 +184,24 @@ def _alive(pid: int) -> bool:
     # A zombie (dead, not yet reaped by init) counts as gone.
     stat = Path(f"/proc/{pid}/stat")
     return not (stat.is_file() and stat.read_text().split(")")[-1].split()[0] == "Z")
+
+
+def test_the_child_ends_without_a_warning_on_stderr(project: Path) -> None:
+    """dbt's locks are released when the child ends at once: no "leaked semaphore objects" from multiprocessing's
+    resource tracker in the job's stderr (a user saw it after every run)."""
+    script = textwrap.dedent(f"""
+        from pathlib import Path
+        from dbt_ferry.config.models import EventsConfig
+        from dbt_ferry.runtime.dbt_process import DbtProcess
+        from dbt_ferry.runtime.events import EventFilter
+        from dbt_ferry.runtime.invoker import build_args
+        dbt = DbtProcess.start()
+        for command in (["deps"], ["seed"]):
+            done = dbt.invoke(build_args(command, Path({str(project)!r})), EventFilter.from_config(EventsConfig()),
+                              lambda *_: None)
+            assert done.exit_code == 0, done
+        dbt.stop()
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "leaked semaphore" not in done.stderr and "Warning" not in done.stderr, done.stderr

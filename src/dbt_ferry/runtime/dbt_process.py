@@ -303,6 +303,12 @@ def _exit_now() -> None:
     """End at once once the job closed stdin: the logs flushed, no teardown of dbt's objects (the manifest and its
     graph), which took 0.5-1 s the job waited for."""
     logging.shutdown()
+    # What multiprocessing's own exit hook does first: dbt's locks and semaphores release themselves, else its
+    # resource tracker warns of "leaked semaphore objects" on stderr after the run.
+    mp_util = sys.modules.get("multiprocessing.util")
+    if mp_util is not None:
+        with contextlib.suppress(Exception):
+            mp_util._run_finalizers(0)
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):
             stream.flush()
