@@ -98,7 +98,7 @@ def test_a_wheel_is_copied_into_the_kit_and_everything_names_that_file(jaffle: A
     assert f'- "{kit_wheel}"' in cd  # a new wheel deploys
     tag = "image-" + hashlib.sha256(dockerfile.encode() + wheel.read_bytes()).hexdigest()[:16]
     # The workflow's own line, run as the runner runs it (bash, in the project folder), names that tag.
-    (line,) = re.findall(r'^\s*(tag="image-\$\(.*\)")$', cd, re.MULTILINE)
+    (line,) = set(re.findall(r'^\s*(tag="image-\$\(.*\)")$', cd, re.MULTILINE))  # one per environment, alike
     shell = subprocess.run(["bash", "-c", f'{line} && echo "$tag"'], cwd=jaffle.root, capture_output=True, text=True)
     assert shell.stdout.strip() == tag, shell.stderr
     assert f'Default: "{tag}"' in (jaffle.root / "deploy/ferry/cloudformation.yaml").read_text()
