@@ -133,8 +133,10 @@ def init_project(
         filter(None, (read_profile_file(dbt.root / "profiles" / f"{n}.yml", dbt.profile) for n in (LOCAL, CI))), None
     )
 
-    sources = data.get("tool", {}).get("uv", {}).get("sources", {})
-    origin = ferry_source(ferry, dbt.root, sources.get("dbt-ferry") if isinstance(sources, dict) else None)
+    uv = data.get("tool", {}).get("uv")
+    sources = uv.get("sources") if isinstance(uv, dict) else None
+    sources = sources if isinstance(sources, dict) else {}
+    origin = ferry_source(ferry, dbt.root, sources.get("dbt-ferry"))
 
     if adapter not in (None, ATHENA):
         raise ConfigError(
@@ -148,13 +150,16 @@ def init_project(
 
     plan = _Plan()
     dependencies = plan_dependencies(dbt.root, original, data, required)
-    new_source = origin.uv_source() is not None and "dbt-ferry" not in (sources if isinstance(sources, dict) else {})
-    configs = _plan_pyproject(plan, dbt, pyproject, dependencies, data, wanted, region, source, home, origin, required)
+    # dbt-ferry's [tool.uv.sources] entry when init adds one (Poetry and pip do not read that table).
+    new_source = origin.uv_source() if dependencies.manager == "uv" and "dbt-ferry" not in sources else None
+    configs = _plan_pyproject(
+        plan, dbt, pyproject, dependencies, data, wanted, region, source, home, origin, new_source, required
+    )
     _plan_profiles(plan, dbt, configs, lookup, source, home, athena=athena)
     variables, listed, adapters = _profile_variables(plan, dbt, configs)
     spec = _kit_spec(dbt, configs, region, variables, _plan_wheel(plan, dbt, origin, force), origin, adapters)
     _plan_kit(plan, kit_files(spec), force, dbt.repo_root / layout.DEPENDABOT)
-    steps = next_steps(dbt, spec, dependencies, new_source=new_source)
+    steps = next_steps(dbt, spec, dependencies, new_source=new_source is not None)
     # What the profiles read, before the first run needs it (after the dependencies and the lock).
     first_run = next((i for i, step in enumerate(steps) if step.startswith("try it:")), len(steps))
     plan.notes += steps[:first_run] + listed + steps[first_run:]
@@ -179,6 +184,7 @@ def _plan_pyproject(
     source: SourceProfile | None,
     home: Path,
     ferry: FerrySource,
+    new_source: dict[str, Any] | None,
     required: list[str],
 ) -> dict[str, EnvironmentConfig]:
     """``data`` is the file as it was; ``dependencies.text`` the file with the missing requirements added."""
@@ -203,11 +209,9 @@ def _plan_pyproject(
                 ["dbt-ferry's configuration (written by `dbt-ferry init`); see its README, Configuration reference."],
             )
         )
-    uv_sources = tool.get("uv", {}).get("sources", {}) if isinstance(tool.get("uv"), dict) else {}
-    entry = ferry.uv_source()
-    if entry is not None and "dbt-ferry" not in uv_sources and dependencies.manager == "uv":
+    if new_source is not None:
         comment = f"dbt-ferry from {ferry.describe()} (`dbt-ferry init --ferry-source`): uv.lock and the image agree."
-        tables.append(Table(("tool", "uv", "sources", "dbt-ferry"), entry, [comment]))
+        tables.append(Table(("tool", "uv", "sources", "dbt-ferry"), new_source, [comment]))
     tables += [_environment_table(dbt, name, region, source, home) for name in adding]
     text = append_tables(dependencies.text, tables, str(path))
     if tables or dependencies.added:
