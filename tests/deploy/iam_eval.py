@@ -95,10 +95,13 @@ def _s3(method: str, path: str, query: dict[str, list[str]], headers: Mapping[st
 def _glue(operation: str, args: Mapping[str, Any], region: str, account: str) -> list[Call]:
     base = f"arn:aws:glue:{region}:{account}"
     database = args.get("DatabaseName") or args.get("Name") or (args.get("DatabaseInput") or {}).get("Name")
-    table = (args.get("TableInput") or {}).get("Name") or (args.get("Name") if "DatabaseName" in args else None)
+    table = (
+        (args.get("TableInput") or {}).get("Name")
+        or (args.get("Name") if "DatabaseName" in args else None)
+        or args.get("TableName")
+    )
     if operation == "GetDatabases":  # every database's name: the catalog and all its databases
         return [Call(f"glue:{operation}", f"{base}:catalog"), Call(f"glue:{operation}", f"{base}:database/*")]
-    table = table or args.get("TableName")
     resources = [f"{base}:catalog", f"{base}:database/{database}"]
     if operation in ("GetTables", "SearchTables"):
         resources.append(f"{base}:table/{database}/*")

@@ -36,6 +36,7 @@ from dbt_ferry.deploy.profiles import (
     ProfileLookup,
     ProfileVariable,
     SourceProfile,
+    adapter_package,
     display_path,
     find_profile,
     read_profile_file,
@@ -145,8 +146,9 @@ def init_project(
         )
     athena = adapter == ATHENA or (source is not None and athena_target(source.outputs) is not None)
     required = required_packages(source)
-    if athena and "dbt-athena" not in required:
-        required.append("dbt-athena")
+    athena_package = adapter_package(ATHENA)
+    if athena and athena_package and athena_package not in required:
+        required.append(athena_package)
 
     plan = _Plan()
     dependencies = plan_dependencies(dbt.root, original, data, required)
@@ -218,9 +220,8 @@ def _plan_pyproject(
         what = [f"[{'.'.join(t.name[:2])}]" for t in tables if len(t.name) <= 2]
         detail = ", ".join(what) + (" with " if what else "") + "environments " + ", ".join(adding)
         details = [detail if adding else ", ".join(what)] if tables else []
-        details += [
-            f"dbt-ferry from {ferry.describe()} in [tool.uv.sources]" for t in tables if t.name[2:3] == ("sources",)
-        ]
+        if new_source is not None:
+            details.append(f"dbt-ferry from {ferry.describe()} in [tool.uv.sources]")
         if dependencies.added:
             details.insert(0, f"{', '.join(dependencies.added)} in [project] dependencies")
         verb: Action = "created" if not original else "added"

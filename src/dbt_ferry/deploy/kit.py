@@ -125,8 +125,10 @@ def secret_name(spec: KitSpec, env: CloudEnv, variable: str) -> str:
 def kit_files(spec: KitSpec) -> dict[Path, str]:
     """Every generated file, by absolute path."""
     root, repo = spec.project.root, spec.project.repo_root
-    dockerfile = dockerfile_text(spec)
-    tag = spec_image_tag(spec, dockerfile)
+    dockerfile = render(
+        "Dockerfile", {**_common(spec), "install_ferry": install_step(spec.ferry, spec.dbt_ferry_version)}
+    )
+    tag = image_tag(dockerfile.encode(), spec.wheel_file)  # what cd.yml names the image built from these files
     files = {
         root / layout.DOCKERFILE: dockerfile,
         repo / layout.CI_WORKFLOW: _ci(spec),
@@ -139,15 +141,6 @@ def kit_files(spec: KitSpec) -> dict[Path, str]:
         files[root / layout.K8S_JOB] = _k8s(spec, "k8s/job.yaml", tag)
         files[root / layout.K8S_CRONJOB] = _k8s(spec, "k8s/cronjob.yaml", tag)
     return files
-
-
-def dockerfile_text(spec: KitSpec) -> str:
-    return render("Dockerfile", {**_common(spec), "install_ferry": install_step(spec.ferry, spec.dbt_ferry_version)})
-
-
-def spec_image_tag(spec: KitSpec, dockerfile: str) -> str:
-    """The tag of the image built from ``dockerfile`` (and the wheel it copies), as cd.yml computes it."""
-    return image_tag(dockerfile.encode(), spec.wheel_file)
 
 
 def _dependabot(spec: KitSpec) -> str:
