@@ -1,3 +1,3 @@
-from dbt_ferry.cli.main import main
+from dbt_ferry.cli.main import entry
 
-main()
+entry()

@@ -6,7 +6,7 @@ import errno
 import os
 import sys
 import traceback
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -20,6 +20,7 @@ from dbt_ferry.cli.state import state_cmd
 from dbt_ferry.console import configure_logging, error
 from dbt_ferry.core.constants import ENV_CACHE_DIR, ENV_DEBUG, ENV_WORK_DIR, ENVIRONMENT_VARIABLES
 from dbt_ferry.core.errors import EXIT_CODES, EXIT_LOCAL_DISK, EXIT_UNEXPECTED, FerryError
+from dbt_ferry.core.exiting import exit_now
 from dbt_ferry.core.version import DBT_FERRY_VERSION
 from dbt_ferry.deploy.ecs_settings import ECS_ENVIRONMENT_VARIABLES, ECS_EXIT_CODES
 
@@ -100,3 +101,12 @@ def main(argv: list[str] | None = None) -> Any:
         text = " ".join(str(exc).split()) or "no message"
         error(f"unexpected error: {type(exc).__name__}: {text[:400]} — run again with --debug for the traceback")
         sys.exit(EXIT_UNEXPECTED)
+
+
+def entry() -> NoReturn:
+    """The ``dbt-ferry`` script: :func:`main`, then an exit that skips the interpreter's teardown."""
+    try:
+        main()
+    except SystemExit as exc:
+        exit_now(exc.code)
+    exit_now(0)

@@ -61,6 +61,15 @@ def catalog_location(config: CatalogConfig | None, store: StoreConfig) -> str:
     return config.uri
 
 
+#: The module of each kind of catalog, imported only when that kind is opened.
+_CATALOG_MODULES = {"sql": "pyiceberg.catalog.sql", "glue": "pyiceberg.catalog.glue", "rest": "pyiceberg.catalog.rest"}
+
+
+def catalog_module(config: CatalogConfig | None, store: StoreConfig) -> str:
+    """The pyiceberg module that :func:`open_catalog` imports for ``config`` (to import it ahead of time)."""
+    return _CATALOG_MODULES[default_catalog(config, store).type]
+
+
 def open_catalog(config: CatalogConfig | None, store: StoreConfig) -> Catalog:
     """The catalog of ``config``; table data goes under ``<store>/tables`` unless a warehouse is given."""
     config = default_catalog(config, store)

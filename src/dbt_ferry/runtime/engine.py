@@ -22,7 +22,7 @@ from dbt_ferry.core.errors import EXIT_NODE_FAILED, EXIT_SUCCESS, EXIT_TERMINATE
 from dbt_ferry.core.results import lay_over, load_results
 from dbt_ferry.runtime import dbt_process
 from dbt_ferry.runtime.events import EventFilter
-from dbt_ferry.runtime.finish import finish
+from dbt_ferry.runtime.finish import finish, preload_finish
 from dbt_ferry.runtime.invoker import build_args
 from dbt_ferry.runtime.outcome import job_exit_code, judge_step, outcome_text
 from dbt_ferry.runtime.report import JobReport, StepOutcome
@@ -168,6 +168,8 @@ def run_job(spec: JobSpec, runner: Runner, signals: JobSignals, report: JobRepor
         steps = plan_steps(spec)
         for step in steps:
             starting = step.name
+            if step.selected and not ran_command:
+                preload_finish(spec.environment, spec.store)  # while dbt parses and builds in its own process
             outcome = _run(spec, runner, signals, step)
             report.steps.append(outcome)
             if step.selected and outcome.exit_code == EXIT_NODE_FAILED and not outcome.interrupted:

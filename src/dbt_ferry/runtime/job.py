@@ -15,6 +15,7 @@ from pathlib import Path
 from dbt_ferry.console import configure_logging, out
 from dbt_ferry.core.constants import ENV_DEBUG
 from dbt_ferry.core.errors import EXIT_INTERRUPTED
+from dbt_ferry.core.exiting import exit_now
 from dbt_ferry.runtime import dbt_process
 from dbt_ferry.runtime.context import JobContext, running
 from dbt_ferry.runtime.engine import PlainRunner, configure_job_logging, end_job, new_report, run_job
@@ -72,7 +73,10 @@ def main(argv: list[str] | None = None) -> None:
     configure_job_logging()
     args = sys.argv[1:] if argv is None else argv
     spec = JobSpec.model_validate_json(Path(args[0]).read_text(encoding="utf-8"))
-    finish_job(spec)
+    try:
+        finish_job(spec)
+    except SystemExit as exc:  # a process of its own: leave without the teardown of Prefect's and pyarrow's modules
+        exit_now(exc.code)
 
 
 if __name__ == "__main__":
