@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -260,3 +261,13 @@ def _log_handlers_write_to_this_test() -> Iterator[None]:
             if isinstance(handler, logging.StreamHandler) and getattr(stream, "closed", False):
                 handler.stream = sys.stderr  # not setStream(), which flushes the closed stream first
     yield
+
+
+def settled(root: Path, name: str = "", timeout: float = 20.0) -> list[str]:
+    """The names in ``root`` once no discarded folder of ``name`` is left (their remover runs in the background)."""
+    deadline = time.monotonic() + timeout
+    while any(p.name.startswith(f".{name}") and ".discard-" in p.name for p in root.iterdir()):
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    return sorted(p.name for p in root.iterdir())

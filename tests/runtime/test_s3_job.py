@@ -20,6 +20,7 @@ from dbt_ferry.runtime.job import execute
 from dbt_ferry.runtime.spec import JobRequest
 from dbt_ferry.runtime.workdir import work_dir_name
 from dbt_ferry.storage.s3 import S3Store
+from tests.conftest import settled
 
 pytestmark = pytest.mark.integration
 
@@ -95,7 +96,7 @@ def test_job_with_the_store_in_s3(
     everything = {item["Key"] for item in client.list_objects_v2(Bucket=bucket).get("Contents", [])}
     assert all(key.startswith(f"{PREFIX}/") for key in everything)
     lock = work_dir_name("local", f"s3://{bucket}/{PREFIX}") + ".lock"
-    assert [p.name for p in (tmp_path / "work").iterdir()] == [lock]
+    assert settled(tmp_path / "work") == [lock]
 
 
 def test_unpublished_version_lists_the_published_ones(bucket: str, shop: Path, tmp_path: Path) -> None:

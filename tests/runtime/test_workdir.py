@@ -12,9 +12,9 @@ import pytest
 
 from dbt_ferry.core.errors import ConfigError
 from dbt_ferry.release.fetch import fetch_release
-from dbt_ferry.runtime.workdir import acquire_work_dir, release_work_dir, work_dir_name
+from dbt_ferry.runtime.workdir import acquire_work_dir, discard_work_dir, release_work_dir, work_dir_name
 from dbt_ferry.storage.local import LocalStore
-from tests.conftest import publish_shop
+from tests.conftest import publish_shop, settled
 
 
 def _mode(path: Path) -> int:
@@ -69,3 +69,30 @@ def test_the_fetched_profile_is_private(shop: Path, tmp_path: Path) -> None:
     publish_shop(shop, store)
     fetched = fetch_release(LocalStore(store), "local", tmp_path / "dest", with_env=False)
     assert _mode(fetched.project_dir / "profiles.yml") == 0o600
+
+
+def test_a_finished_job_s_folder_is_renamed_aside_at_once_and_removed_in_the_background(tmp_path: Path) -> None:
+    work = acquire_work_dir("pro", "s3://bucket/shop", str(tmp_path))
+    lock = f"{work.path.name}.lock"
+    for i in range(300):  # dbt's target/compiled and target/run: thousands of files at 1,000 models
+        (work.path / "project" / "target" / f"m{i // 50}").mkdir(parents=True, exist_ok=True)
+        (work.path / "project" / "target" / f"m{i // 50}" / f"{i}.sql").write_text("select 1")
+    discard_work_dir(work.path)
+    assert not work.path.exists()  # the stable path is free before the lock is released
+    release_work_dir(work.lock_fd)
+    assert settled(tmp_path) == [lock]
+    discard_work_dir(work.path)  # already gone: nothing to do
+
+
+def test_a_folder_whose_remover_never_finished_is_removed_by_the_next_run(tmp_path: Path) -> None:
+    name = work_dir_name("pro", "s3://bucket/shop")
+    left = tmp_path / f".{name}.discard-1-2" / "project"
+    left.mkdir(parents=True)
+    (left / "dbt_project.yml").write_text("name: x")
+    other = tmp_path / f".{work_dir_name('dev', 's3://bucket/shop')}.discard-1-2"
+    other.mkdir()  # another environment's: its own next run sweeps it
+    work = acquire_work_dir("pro", "s3://bucket/shop", str(tmp_path))
+    try:
+        assert settled(tmp_path, name) == sorted([other.name, name, f"{name}.lock"])
+    finally:
+        release_work_dir(work.lock_fd)

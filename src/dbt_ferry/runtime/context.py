@@ -2,21 +2,21 @@
 
 :func:`running` is entered once per job, whoever starts it (``dbt-ferry run``, the library, a Prefect engine
 running the deployment's flow): it starts dbt's process (so that dbt imports while Prefect does), installs the
-job's signal handler, and at the end stops dbt, empties the work directory and releases its lock.
+job's signal handler, and at the end stops dbt, discards the work directory and releases its lock.
 """
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from dbt_ferry.runtime import dbt_process
 from dbt_ferry.runtime.report import JobReport
 from dbt_ferry.runtime.signals import JobSignals
 from dbt_ferry.runtime.spec import JobSpec
-from dbt_ferry.runtime.workdir import release_work_dir
+from dbt_ferry.runtime.workdir import discard_work_dir, release_work_dir
 
 
 @dataclass
@@ -51,5 +51,5 @@ def running(spec: JobSpec) -> Iterator[JobContext]:
         _current.job = previous
         dbt_process.stop_current(interrupt=job.signals.fired)
         if spec.cleanup:
-            shutil.rmtree(spec.work_root, ignore_errors=True)
+            discard_work_dir(Path(spec.work_root))  # renamed aside now, deleted in the background
         release_work_dir(spec.lock_fd)
