@@ -50,7 +50,10 @@ def test_successful_job(run_job: RunJob, store: Path) -> None:
 
     # Published outputs: docs, the run's artifacts, the state for slim CI.
     assert report.docs == "docs/local/index.html"
-    assert "<html" in (store / "docs" / "local" / "index.html").read_text()[:5000].lower()
+    page = (store / "docs" / "local" / "index.html").read_text()
+    assert "<html" in page[:5000].lower()
+    # The docs reuse the build's compiled SQL (docs generate --no-compile after a build that passed): it is there.
+    assert '\\"main\\".\\"stg_order_items\\"\\n    group by order_id' in page
     run_dir = store / "runs" / "local" / report.summary.invocation_id  # type: ignore[operator]
     results = json.loads((run_dir / "run_results.json").read_text())
     assert results["args"]["which"] == "build"  # the command's results, not docs generate's

@@ -23,7 +23,7 @@ from dbt_ferry.runtime.outcome import EMPTY_SELECTION, final_state, job_exit_cod
 from dbt_ferry.runtime.parameters import RunParameters
 from dbt_ferry.runtime.signals import JobSignals, Terminated
 from dbt_ferry.runtime.spec import JobRequest, JobSpec
-from dbt_ferry.runtime.steps import DOCS_STEP, Step, plan_steps
+from dbt_ferry.runtime.steps import DOCS_AFTER_BUILD_STEP, DOCS_STEP, Step, docs_step, plan_steps
 
 
 def _spec(tmp_path: Path, request: JobRequest | None = None, **environment: object) -> JobSpec:
@@ -73,6 +73,14 @@ def test_steps_are_planned_from_the_project_and_the_request(tmp_path: Path) -> N
     assert [s.failure for s in steps] == ["setup", "setup", "command"]
     assert [s.reports_nodes for s in steps] == [False, False, True]
     assert DOCS_STEP.failure == "problem" and DOCS_STEP.keeps_run_results and not DOCS_STEP.reports_nodes
+
+
+def test_docs_reuse_the_build_s_compiled_sql_only_when_it_compiled_every_node() -> None:
+    assert docs_step(("build",), compiled_everything=True).args == ("docs", "generate", "--static", "--no-compile")
+    assert docs_step(("build",), compiled_everything=False) is DOCS_STEP  # failed or skipped nodes, or a retry
+    assert docs_step(("run",), compiled_everything=True) is DOCS_STEP  # no tests compiled by a run
+    assert docs_step(("seed",), compiled_everything=True) is DOCS_STEP
+    assert DOCS_AFTER_BUILD_STEP.name == DOCS_STEP.name and DOCS_AFTER_BUILD_STEP.keeps_run_results
 
 
 @pytest.mark.parametrize(

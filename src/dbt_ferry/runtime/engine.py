@@ -29,7 +29,7 @@ from dbt_ferry.runtime.report import JobReport, StepOutcome
 from dbt_ferry.runtime.runner import Runner, RunStep, StepSink
 from dbt_ferry.runtime.signals import JobSignals, Terminated
 from dbt_ferry.runtime.spec import JobSpec
-from dbt_ferry.runtime.steps import DOCS_STEP, Step, docs_wanted, plan_steps, retry_steps
+from dbt_ferry.runtime.steps import Step, docs_step, docs_wanted, plan_steps, retry_steps
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +163,7 @@ def run_job(spec: JobSpec, runner: Runner, signals: JobSignals, report: JobRepor
     """deps → debug → freshness, seed → the command (→ retries) → docs (full runs) → publish → export → summary →
     notify. What a failing step means is the step's (:class:`~dbt_ferry.runtime.steps.Step.failure`)."""
     stopped_during: str | None = None
-    ran_command, starting = False, None
+    ran_command, retried, starting = False, False, None
     try:
         steps = plan_steps(spec)
         for step in steps:
@@ -173,7 +173,7 @@ def run_job(spec: JobSpec, runner: Runner, signals: JobSignals, report: JobRepor
             outcome = _run(spec, runner, signals, step)
             report.steps.append(outcome)
             if step.selected and outcome.exit_code == EXIT_NODE_FAILED and not outcome.interrupted:
-                outcome = _retry(spec, runner, signals, report)
+                outcome, retried = _retry(spec, runner, signals, report), True
             if outcome.exit_code != EXIT_SUCCESS and step.failure == "problem" and not outcome.interrupted:
                 report.problems.append(f"{step.name}: {outcome.error or 'it failed'}")
                 continue
@@ -184,12 +184,14 @@ def run_job(spec: JobSpec, runner: Runner, signals: JobSignals, report: JobRepor
                 break
             ran_command = ran_command or step.selected
         if ran_command and _wants_docs(spec, signals, report):
-            starting = DOCS_STEP.name
-            docs = _run(spec, runner, signals, DOCS_STEP)
+            compiled = report.exit_code == EXIT_SUCCESS and not retried
+            docs_run = docs_step(spec.command, compiled_everything=compiled)
+            starting = docs_run.name
+            docs = _run(spec, runner, signals, docs_run)
             report.steps.append(docs)
             if docs.interrupted or signals.fired:  # a signal as dbt's process started the docs is one during them
                 report.exit_code, report.error = signals.exit_code or docs.exit_code, signals.how or docs.error
-                stopped_during = DOCS_STEP.name
+                stopped_during = docs_run.name
             elif docs.exit_code != EXIT_SUCCESS:
                 report.problems.append(f"docs were not generated: {docs.error or 'dbt docs generate failed'}")
     except Terminated:  # between two steps: after the command, the outcome names the step that did not start
