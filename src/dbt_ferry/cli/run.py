@@ -125,6 +125,11 @@ def _run_job(request: JobRequest) -> None:
     default=None,
     help="Run dbt source freshness before the command (default: the environment's).",
 )
+@click.option(
+    "--state-aware/--no-state-aware",
+    default=None,
+    help="Build only what changed since the environment's last successful state (default: the environment's).",
+)
 @click.option("--debug", "dbt_debug", is_flag=True, help="Run `dbt debug` first (dbt's own --debug logs: -- --debug).")
 @click.option("--docs/--no-docs", default=None, help="Generate and publish docs (default: the environment's).")
 @click.argument("dbt_args", nargs=-1, type=click.UNPROCESSED, metavar="[-- DBT_ARGS...]")
@@ -153,6 +158,7 @@ def run_cmd(
     defer_to: str | None,
     seed: bool | None,
     freshness: bool | None,
+    state_aware: bool | None,
     dbt_debug: bool,
     docs: bool | None,
     dbt_args: tuple[str, ...],
@@ -185,6 +191,7 @@ def run_cmd(
             defer_to=_optional(defer_to),
             seed=seed,
             freshness=freshness,
+            state_aware=state_aware,
             vars=vars_,
             threads=threads,
             debug=dbt_debug,

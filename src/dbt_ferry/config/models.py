@@ -195,6 +195,9 @@ class EnvironmentConfig(_Frozen):
     seed: bool = False
     #: ``dbt source freshness`` before the command; stale sources are a problem of the run, not its failure.
     freshness: bool = False
+    #: State-aware runs: a ``build`` or ``run`` without a selection builds only what changed since the environment's
+    #: last successful state (``state:modified+``, and ``source_status:fresher+`` with ``dbt source freshness``).
+    state_aware: bool = False
     #: ``dbt retry`` of the failed and skipped nodes, up to this many times, when the command failed (exit 1).
     retries: int = Field(default=0, ge=0, le=5)
     #: Globs of ``--vars`` names whose values are secret (besides ``DBT_ENV_SECRET_*``): masked in what is kept.

@@ -28,6 +28,7 @@ from dbt_ferry.core.store import ArtifactStore
 from dbt_ferry.release.catalog import published_versions, read_channel, read_manifest
 from dbt_ferry.release.fetch import FetchedRelease, fetch_release
 from dbt_ferry.release.trust import release_trust
+from dbt_ferry.runtime.changed import compare_with_own_state
 from dbt_ferry.runtime.flow_run import FlowRunRecord, PrefectApi, is_worker_default_command, worker_flow_run
 from dbt_ferry.runtime.mode import uses_prefect
 from dbt_ferry.runtime.parameters import RunParameters
@@ -193,6 +194,14 @@ def _prepare(
         state_dir=str(state_dir) if state_dir else None,
         retry_of=retried.invocation_id if retried else None,
     )
+    try:
+        spec = compare_with_own_state(spec, store, work_root)
+    except BaseException:
+        import shutil
+
+        shutil.rmtree(work_root, ignore_errors=True)
+        release_work_dir(work.lock_fd)
+        raise
     return spec, fetched
 
 

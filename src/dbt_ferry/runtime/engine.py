@@ -13,6 +13,7 @@ import shutil
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from dbt_ferry.console import out
 from dbt_ferry.core.errors import EXIT_NODE_FAILED, EXIT_SUCCESS, EXIT_TERMINATED
 from dbt_ferry.core.results import lay_over, load_results
 from dbt_ferry.runtime import dbt_process
+from dbt_ferry.runtime.changed import state_aware, state_selection
 from dbt_ferry.runtime.events import EventFilter
 from dbt_ferry.runtime.finish import finish, preload_finish
 from dbt_ferry.runtime.invoker import build_args
@@ -113,6 +115,9 @@ def execute_step(spec: JobSpec, step: Step, sink: StepSink, signals: JobSignals)
     """Run one dbt step in the job's dbt process; what its result means is :func:`judge_step`'s."""
     request = spec.request
     events = EventFilter.from_config(spec.environment.events, tuple(spec.secret_values))
+    options = spec.dbt_options
+    if spec.changed_since is not None:  # state-aware: what changed since the state, decided after freshness ran
+        options = replace(options, select=state_selection(spec))
     args = build_args(
         step.args,
         spec.project_path,
@@ -120,7 +125,7 @@ def execute_step(spec: JobSpec, step: Step, sink: StepSink, signals: JobSignals)
         full_refresh=request.full_refresh,
         vars_yaml=request.vars,
         threads=request.threads,
-        options=spec.dbt_options if step.selected else None,
+        options=options if step.selected else None,
     )
     dbt = dbt_process.start_current()
     target = spec.project_path / "target"
@@ -183,8 +188,9 @@ def run_job(spec: JobSpec, runner: Runner, signals: JobSignals, report: JobRepor
                 ran_command = step.selected and not outcome.interrupted
                 break
             ran_command = ran_command or step.selected
-        if ran_command and _wants_docs(spec, signals, report):
-            compiled = report.exit_code == EXIT_SUCCESS and not retried
+        nothing_changed = spec.changed_since is not None and bool(report.steps) and report.steps[-1].no_nodes
+        if ran_command and not nothing_changed and _wants_docs(spec, signals, report):
+            compiled = report.exit_code == EXIT_SUCCESS and not retried and not state_aware(spec)
             docs_run = docs_step(spec.command, compiled_everything=compiled)
             starting = docs_run.name
             docs = _run(spec, runner, signals, docs_run)

@@ -23,6 +23,7 @@ from dbt_ferry.core.results import load_results, parse_run_results
 from dbt_ferry.core.runinfo import RUN_INFO_NAME, RunInfo
 from dbt_ferry.core.store import ArtifactStore
 from dbt_ferry.notify import failure_notification, send_notification
+from dbt_ferry.runtime.changed import state_aware, state_aware_line, state_selection
 from dbt_ferry.runtime.outputs import Publication, publish_outputs
 from dbt_ferry.runtime.report import JobReport
 from dbt_ferry.runtime.spec import JobSpec
@@ -56,7 +57,7 @@ def run_info(spec: JobSpec, report: JobReport) -> RunInfo:
         adapter_type=spec.target_type,
         target=spec.target,
         command=spec.command_text,
-        select=request.select,
+        select=state_selection(spec) or request.select,
         exclude=request.exclude,
         full_refresh=request.full_refresh,
         vars=mask_vars(request.vars, spec.environment.secret_vars)[0],
@@ -96,6 +97,8 @@ def collect_outputs(spec: JobSpec, report: JobReport) -> None:
     report.completed_at = report.completed_at or datetime.now(UTC)
     results = load_results(target)  # read once: the summary and the timing chart both need it
     report.summary = parse_run_results(results) if results is not None else None
+    if state_aware(spec):
+        report.state_aware = state_aware_line(spec, results, _manifest(target))
     invocation_id = (report.summary.invocation_id if report.summary else None) or f"ferry-{uuid.uuid4()}"
     ci = spec.environment.ci
     _scrub_secret_vars(spec, project)

@@ -138,6 +138,7 @@ class PrefectRunner:
             history=f"{report.store_url}/{report.history}" if report.history else None,
             problems=report.problems,
             regressions=report.regressions,
+            state_aware=report.state_aware,
         )
         key = f"dbt-ferry-{spec.environment.name}".lower().replace("_", "-")
         create_markdown_artifact(markdown, key=key, description=f"dbt-ferry run of {title}")

@@ -44,6 +44,8 @@ class JobReport:
     #: Some of the run's outputs could not be published or exported (the reasons are in ``problems``): the team
     #: is notified even when dbt passed, since docs, state or table rows are missing.
     outputs_lost: bool = False
+    #: A state-aware run: what it built and what it left alone, and why (one line).
+    state_aware: str | None = None
     #: Set once the outputs were published, exported and notified: no path does it twice.
     finished: bool = False
 
@@ -57,6 +59,8 @@ def report_lines(report: JobReport) -> list[str]:
         for node in report.summary.failures[:10]:
             message = brief_message(node.message or "", 200)
             lines.append(f"  ✗ {node.unique_id} [{node.status}] {message}")
+    if report.state_aware:
+        lines.append(f"  {report.state_aware}")
     if report.error:
         lines.append(f"  error: {report.error}")
     if report.docs:

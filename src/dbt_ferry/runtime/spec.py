@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -65,6 +66,9 @@ class JobRequest(_Frozen):
     #: ``dbt seed`` / ``dbt source freshness`` before the command (None: the environment's ``seed`` / ``freshness``).
     seed: bool | None = None
     freshness: bool | None = None
+    #: Build only what changed since the environment's last successful state (None: the environment's
+    #: ``state_aware``).
+    state_aware: bool | None = None
     #: The invocation a ``dbt retry`` job retries (``dbt-ferry retry``).
     retry_of: str | None = None
 
@@ -83,6 +87,16 @@ class JobRequest(_Frozen):
     def vars_mapping(self) -> dict[str, Any] | None:
         """``vars`` as data (what a Prefect flow run shows as its parameter)."""
         return yaml.safe_load(self.vars) if self.vars else None
+
+
+class ChangedSince(_Frozen):
+    """The state a state-aware run compares with: the environment's last fully successful run."""
+
+    release_version: str
+    invocation_id: str
+    created_at: datetime
+    #: The state holds that run's ``sources.json``: ``source_status:fresher+`` can compare with it.
+    sources: bool
 
 
 class JobSpec(_Frozen):
@@ -106,6 +120,10 @@ class JobSpec(_Frozen):
     state_dir: str | None = None
     #: The invocation this job retries (``dbt-ferry retry``), once resolved from the store.
     retry_of: str | None = None
+    #: A state-aware run: the environment's own last successful state it compares with (in ``state_dir``).
+    changed_since: ChangedSince | None = None
+    #: A state-aware run that builds everything, and why (no state yet, or one that cannot be used).
+    state_aware_fallback: str | None = None
 
     @property
     def project_path(self) -> Path:
@@ -160,6 +178,8 @@ class JobSpec(_Frozen):
     @property
     def selects_by_state(self) -> bool:
         """Whether the selection compares with a state (``state:modified+``, ``source_status:fresher+``)."""
+        if self.changed_since is not None:
+            return True
         selections = (*self.request.select, *_flag_values(self.request.dbt_args, ("-s", "--select")))
         return any(_STATE_METHOD.search(selection) for selection in selections)
 

@@ -61,14 +61,17 @@ SEED_STEP = Step("dbt seed", ("seed",), failure="command", reports_nodes=True)
 
 def plan_steps(spec: JobSpec) -> list[Step]:
     """deps (when packages are listed) → debug (when asked) → seed and source freshness (when asked, or the
-    environment's) → the command."""
+    environment's, or the run is state-aware) → the command."""
+    from dbt_ferry.runtime.changed import state_aware
+
     request, environment = spec.request, spec.environment
     steps = [Step("dbt deps", ("deps",))] if needs_deps(spec.project_path) else []
     if request.debug:
         steps.append(Step("dbt debug", ("debug",)))
     if (environment.seed if request.seed is None else request.seed) and spec.command[0] not in ("seed", "retry"):
         steps.append(SEED_STEP)
-    if (environment.freshness if request.freshness is None else request.freshness) and spec.command[0] != "source":
+    freshness = environment.freshness if request.freshness is None else request.freshness
+    if (freshness or state_aware(spec)) and spec.command[0] != "source":  # a state-aware run compares sources too
         steps.append(FRESHNESS_STEP)
     command = spec.command
     steps.append(Step(f"dbt {spec.command_text}", command, selected=True, failure="command", reports_nodes=True))

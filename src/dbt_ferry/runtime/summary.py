@@ -24,9 +24,12 @@ def render_markdown(
     history: str | None = None,
     problems: list[str] | None = None,
     regressions: list[str] | None = None,
+    state_aware: str | None = None,
     slowest: int = 10,
 ) -> str:
     lines = [f"# {title}", "", f"**{outcome}** — exit code `{exit_code}`", ""]
+    if state_aware:
+        lines += [_cell(state_aware, 600), ""]
     if summary is None:
         lines += ["dbt wrote no run results.", ""]
     else:
