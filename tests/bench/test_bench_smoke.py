@@ -45,6 +45,7 @@ def _run(script: str, *args: str, timeout: float = 120, **env: str) -> str:
         "prefect_modes.py",
         "report.py",
         "quick.py",
+        "docs.py",
     ],
 )
 def test_help(script: str) -> None:
