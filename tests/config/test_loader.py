@@ -66,6 +66,15 @@ def test_precedence_flag_over_variable_over_overlay(tmp_path: Path) -> None:
     assert flagged.store == LocalStoreConfig(path="/tmp/flag")
 
 
+def test_a_resolved_store_laid_over_keeps_its_region(tmp_path: Path) -> None:
+    """The job lays the store it fetched from over the release's configuration: as it is, region and all (a URL
+    has no region, so going through one lost it)."""
+    project = load_project(_project(tmp_path))
+    fetched_from = S3StoreConfig(type="s3", bucket="other-bucket", prefix="x", region="ap-southeast-2")
+    pro = resolve_environment(project, "pro", Overrides(store=fetched_from), environ={})
+    assert pro.store == fetched_from
+
+
 def test_unknown_environment_lists_configured_ones(tmp_path: Path) -> None:
     project = load_project(_project(tmp_path))
     with pytest.raises(ConfigError) as info:

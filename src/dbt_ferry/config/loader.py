@@ -54,9 +54,10 @@ class ProjectConfig:
 
 @dataclass(frozen=True)
 class Overrides:
-    """Values from CLI flags; ``None`` means not given."""
+    """Values from CLI flags; ``None`` means not given. ``store`` is a URL as typed, or a store already resolved
+    (the job lays the store it fetched from over the release's configuration, its region included)."""
 
-    store: str | None = None
+    store: str | StoreConfig | None = None
     target: str | None = None
 
 
@@ -156,7 +157,7 @@ def resolve_environment(
         merged["trust"] = {**merged.get("trust", {}), "release_key": clean_value(release_key)}
     store: StoreConfig | None = None
     if store_override:
-        store = parse_store_url(store_override)
+        store = parse_store_url(store_override) if isinstance(store_override, str) else store_override
         merged.pop("store", None)
     merged["name"] = name
     try:

@@ -19,7 +19,7 @@ from dbt_ferry.config.loader import (
     resolve_environment,
     resolve_environment_name,
 )
-from dbt_ferry.config.models import EnvironmentConfig, LocalStoreConfig, StoreConfig
+from dbt_ferry.config.models import EnvironmentConfig
 from dbt_ferry.config.store_url import absolute_store, parse_store_url
 from dbt_ferry.core.constants import ENV_ENVIRONMENT, ENV_STORE, ENV_WORK_DIR
 from dbt_ferry.core.errors import ConfigError, FerryError, ReleaseNotFoundError
@@ -155,7 +155,7 @@ def _prepare(
         # The release's own configuration is authoritative from here on; flags and variables still win.
         released = load_project(fetched.project_dir)
         final_env: EnvironmentConfig = resolve_environment(
-            released, name, Overrides(store=store_url or _url_of(store_config), target=request.target)
+            released, name, Overrides(store=store_url or store_config, target=request.target)
         )
         released_trust = release_trust(final_env)
         if released_trust is not None and released_trust != trust:
@@ -222,12 +222,6 @@ def _other_state(request: JobRequest, released: ProjectConfig, work_root: Path) 
     log.info("using the state of %s from %s (release %s, run %s)", other, store.url, record.release_version,
              record.invocation_id)  # fmt: skip
     return dest
-
-
-def _url_of(config: StoreConfig) -> str:
-    if isinstance(config, LocalStoreConfig):
-        return config.path
-    return f"s3://{config.bucket}/{config.prefix}"
 
 
 def job_runtime_available(*, prefect: bool = True) -> bool:
