@@ -81,6 +81,7 @@ def test_a_state_aware_run_builds_exactly_what_changed_and_its_downstream(
     assert f"built 0 of {len(built_types)} models, seeds, snapshots and tests" in second.state_aware  # type: ignore[operator]
     assert f"run {first.summary.invocation_id}" in second.state_aware  # type: ignore[union-attr, operator]
     assert second.state_aware.endswith(f"; {len(built_types)} unchanged, not run")  # type: ignore[union-attr]
+    assert "fresher source" in second.state_aware  # type: ignore[operator]  # the project has a source
 
     # 3. One model's SQL changed and one source has newer rows: exactly their downstream is built.
     dim_products = shop / "models" / "marts" / "dim_products.sql"
@@ -117,3 +118,25 @@ def test_the_flow_run_s_summary_says_what_a_state_aware_run_left_alone() -> None
     text = render_markdown(None, title="t", exit_code=0, outcome="dbt build passed", docs=None, state_aware=line)
     assert text.splitlines()[4] == line
     assert "state-aware" not in render_markdown(None, title="t", exit_code=0, outcome="x", docs=None)
+
+
+def test_the_line_names_fresher_sources_only_when_the_project_has_sources(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from dbt_ferry.runtime.changed import state_aware_line
+    from dbt_ferry.runtime.spec import ChangedSince, JobSpec
+
+    (tmp_path / "target").mkdir()
+    (tmp_path / "target" / "sources.json").write_text("{}")  # dbt writes one even when the project has no source
+    since = ChangedSince(release_version="1.0.0", invocation_id="abc", created_at=datetime(2026, 1, 2, tzinfo=UTC),
+                         sources=True)  # fmt: skip
+    spec = JobSpec.model_construct(changed_since=since, state_aware_fallback=None, project_dir=str(tmp_path))
+    nodes = {"model.p.a": {"resource_type": "model"}, "test.p.t": {"resource_type": "test"}}
+    results = {"results": [{"unique_id": "model.p.a"}]}
+    line = state_aware_line(spec, results, {"nodes": nodes, "sources": {}})
+    assert line == (
+        "state-aware: built 1 of 2 models, seeds, snapshots and tests — changed since the state of release 1.0.0, "
+        "run abc, 2026-01-02 00:00 UTC; 1 unchanged, not run"
+    )
+    with_sources = state_aware_line(spec, results, {"nodes": nodes, "sources": {"source.p.s.t": {}}})
+    assert with_sources is not None and "UTC or downstream of a fresher source; 1 unchanged" in with_sources

@@ -88,7 +88,8 @@ def state_aware_line(spec: JobSpec, results: dict[str, Any] | None, manifest: di
     total = {uid for uid, node in nodes.items() if isinstance(node, dict) and node.get("resource_type") in _BUILT_TYPES}
     ran = {r.get("unique_id") for r in (results or {}).get("results") or [] if isinstance(r, dict)}
     built = len(total & ran)
-    why = " or downstream of a fresher source" if FRESHER in state_selection(spec) else ""
+    has_sources = bool((manifest or {}).get("sources"))
+    why = " or downstream of a fresher source" if has_sources and FRESHER in state_selection(spec) else ""
     since = f"release {changed.release_version}, run {changed.invocation_id}, {changed.created_at:%Y-%m-%d %H:%M} UTC"
     return (
         f"state-aware: built {built:,} of {len(total):,} models, seeds, snapshots and tests — changed since the "
