@@ -29,6 +29,22 @@ def _before(function: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+class _AtFirstEvent:
+    """A step's sink that sends the signal as dbt's first event of the step arrives: dbt is under way."""
+
+    def __init__(self, sink: Any) -> None:
+        self._sink, self._sent = sink, False
+
+    def on_event(self, level: int, text: str) -> None:
+        if not self._sent:
+            self._sent = True
+            _terminate()
+        self._sink.on_event(level, text)
+
+    def on_node(self, node: dict[str, Any]) -> None:
+        self._sink.on_node(node)
+
+
 def _install(at: str) -> None:
     from dbt_ferry.runtime import engine, finish, job
 
@@ -36,8 +52,10 @@ def _install(at: str) -> None:
         original = engine.execute_step
 
         def step(spec: Any, step: Any, sink: Any, signals: Any) -> Any:
-            if step.name.startswith(f"dbt {at}"):
-                threading.Timer(0.5, _terminate).start()  # the step's dbt is under way by then
+            if step.name.startswith("dbt deps") and at == "deps":
+                threading.Timer(0.5, _terminate).start()  # dbt's process is starting the step by then
+            if step.name.startswith("dbt docs") and at == "docs":
+                sink = _AtFirstEvent(sink)  # docs after a passed build take well under a second: no timer
             return original(spec, step, sink, signals)
 
         engine.execute_step = step  # type: ignore[assignment]
