@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +37,27 @@ class Publication:
     failed: bytes | None = None
 
 
+#: Uploads of a run's files at once: S3 answers each PUT in tens of milliseconds, and a run has up to ten.
+_UPLOAD_THREADS = 4
+
+
+def _upload_all(store: ArtifactStore, uploads: list[tuple[Path, str]]) -> dict[str, FerryError | None]:
+    """Each ``(source, key)`` uploaded, several at a time; each key's error, or None, in the order given."""
+
+    def put(source: Path, key: str) -> FerryError | None:
+        try:
+            store.upload(key, source)
+        except FerryError as exc:
+            return exc
+        return None
+
+    if len(uploads) <= 1:
+        return {key: put(source, key) for source, key in uploads}
+    with ThreadPoolExecutor(max_workers=_UPLOAD_THREADS, thread_name_prefix="dbt-ferry-upload") as pool:
+        futures = {key: pool.submit(put, source, key) for source, key in uploads}
+        return {key: future.result() for key, future in futures.items()}
+
+
 def publish_outputs(
     store: ArtifactStore,
     environment: str,
@@ -46,35 +68,26 @@ def publish_outputs(
     """Upload what exists; a missing file is skipped, a failing upload is recorded, never raised."""
     target = project_dir / "target"
     published = PublishedOutputs()
-
     failed = FailedUploads()
-
-    def put(source: Path, key: str) -> bool:
-        try:
-            store.upload(key, source)
-        except FerryError as exc:
-            failed.add(key, exc)
-            return False
-        return True
-
     prefix = run_prefix(environment, invocation_id)
-    for name in RUN_FILES:
-        if (target / name).is_file() and put(target / name, prefix + name):
-            published.run_prefix = prefix
-            if name == "timing.html":
-                published.timing = prefix + name
-    dbt_log = project_dir / "logs" / "dbt.log"
-    if dbt_log.is_file() and put(dbt_log, prefix + "dbt.log"):
-        published.run_prefix = prefix
-    docs = target / "static_index.html"
     whole = publication.environment is not None
-    if docs.is_file():
-        key = docs_key(environment) if whole else prefix + "index.html"
-        if put(docs, key):
-            published.docs = key
-    chart = target / "timing.html"
-    if whole and chart.is_file() and put(chart, timing_key(environment)):
-        published.timing = timing_key(environment)
+    docs_at = docs_key(environment) if whole else prefix + "index.html"
+    uploads = [(target / name, prefix + name) for name in RUN_FILES]
+    uploads += [(project_dir / "logs" / "dbt.log", prefix + "dbt.log"), (target / "static_index.html", docs_at)]
+    if whole:
+        uploads.append((target / "timing.html", timing_key(environment)))
+    done = _upload_all(store, [(source, key) for source, key in uploads if source.is_file()])
+    for key, error in done.items():
+        if error is not None:
+            failed.add(key, error)
+    went_up = {key for key, error in done.items() if error is None}
+    if any(key.startswith(prefix) and key != docs_at for key in went_up):
+        published.run_prefix = prefix
+    for key in (prefix + "timing.html", timing_key(environment)):  # the environment's chart, when it is
+        if key in went_up:
+            published.timing = key
+    if docs_at in went_up:
+        published.docs = docs_at
     if publication.environment is not None:
         origin = publication.environment
         written = publish_state(

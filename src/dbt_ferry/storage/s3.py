@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -87,6 +88,7 @@ class S3Store:
         self.prefix = prefix.strip("/")
         self.region = region
         self._client: S3Client | None = None
+        self._client_lock = threading.RLock()  # re-entered when connecting fails and the error names the endpoint
         self._bucket_seen = False
 
     @property
@@ -98,15 +100,16 @@ class S3Store:
 
     @property
     def client(self) -> S3Client:
-        if self._client is None:
-            with self._errors("connect"):
-                session = aws_session(self.region)
-                config = CLIENT_CONFIG.merge(Config(read_timeout=read_timeout()))
-                if session.region_name is None:  # none given, in the environment or the profile: the bucket's
-                    self.region = bucket_region(session, self.bucket, config)
+        with self._client_lock:  # the job uploads a run's files from several threads: one client for all
+            if self._client is None:
+                with self._errors("connect"):
                     session = aws_session(self.region)
-                self._client = session.client("s3", config=config)
-        return self._client
+                    config = CLIENT_CONFIG.merge(Config(read_timeout=read_timeout()))
+                    if session.region_name is None:  # none given, in the environment or the profile: the bucket's
+                        self.region = bucket_region(session, self.bucket, config)
+                        session = aws_session(self.region)
+                    self._client = session.client("s3", config=config)
+            return self._client
 
     def _key(self, key: str) -> str:
         key = key.lstrip("/")
