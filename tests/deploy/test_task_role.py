@@ -15,7 +15,9 @@ condition keys, and KMS and Glue resources only partly; and its CloudFormation d
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -94,6 +96,20 @@ def _run(url: str, container: Path, tmp_path: Path) -> JobReport:
     return execute(spec)
 
 
+def _one_request_at_a_time(monkeypatch: pytest.MonkeyPatch, recorder: Any) -> None:
+    """moto's recorder appends each request to its file in two writes and without a lock, so concurrent requests
+    (the job uploads a run's files four at a time) interleave their lines. A gap of moto's, recorded here: the
+    recording is made one request at a time."""
+    lock = threading.Lock()
+    record = recorder._record_request
+
+    def one_at_a_time(*args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return record(*args, **kwargs)
+
+    monkeypatch.setattr(recorder, "_record_request", one_at_a_time)
+
+
 def test_a_job_needs_no_permission_the_task_role_lacks(
     aws: str, bucket: str, shop: Path, tmp_path: Path, jaffle: Adoptable, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -118,6 +134,7 @@ def test_a_job_needs_no_permission_the_task_role_lacks(
     from moto.moto_api import recorder
 
     monkeypatch.setattr(recorder, "_location", str(tmp_path / "recording.jsonl"))
+    _one_request_at_a_time(monkeypatch, recorder)
     requests.post(f"{aws}/moto-api/recorder/reset-recording", timeout=10).raise_for_status()
     requests.post(f"{aws}/moto-api/recorder/start-recording", timeout=10).raise_for_status()
     container = tmp_path / "container"

@@ -70,12 +70,14 @@ def run_info(spec: JobSpec, report: JobReport) -> RunInfo:
     )
 
 
-def _write_timing_chart(spec: JobSpec, results: dict[str, Any], target: Path, report: JobReport) -> None:
+def _write_timing_chart(
+    spec: JobSpec, results: dict[str, Any], target: Path, report: JobReport, manifest: dict[str, Any] | None
+) -> None:
+    """``manifest``: dbt's, whose dependency graph gives the chart its critical path."""
     try:
         from dbt_ferry.exports.timing import write_timing_chart
 
         title = f"{spec.manifest.project} {spec.manifest.version} in {spec.environment.name}: model timing"
-        manifest = _manifest(target)  # its dependency graph gives the chart its critical path
         write_timing_chart(results, title, target / "timing.html", manifest=manifest)
     except Exception as exc:  # noqa: BLE001 - a chart never fails a job
         report.problems.append(f"timing chart not written: {_one_line(exc)}")
@@ -97,15 +99,17 @@ def collect_outputs(spec: JobSpec, report: JobReport) -> None:
     report.completed_at = report.completed_at or datetime.now(UTC)
     results = load_results(target)  # read once: the summary and the timing chart both need it
     report.summary = parse_run_results(results) if results is not None else None
-    if state_aware(spec):
-        report.state_aware = state_aware_line(spec, results, _manifest(target))
     invocation_id = (report.summary.invocation_id if report.summary else None) or f"ferry-{uuid.uuid4()}"
     ci = spec.environment.ci
     _scrub_secret_vars(spec, project)
+    chart = not ci and spec.environment.exports.timing_chart and results is not None
+    manifest = _manifest(target) if chart or state_aware(spec) else None  # read once, for both (10 MB at N=1000)
+    if state_aware(spec):
+        report.state_aware = state_aware_line(spec, results, manifest)
     if target.is_dir():
         (target / RUN_INFO_NAME).write_bytes(run_info(spec, report).to_json())
-    if not ci and spec.environment.exports.timing_chart and results is not None:
-        _write_timing_chart(spec, results, target, report)  # published with the run's artifacts
+    if chart and results is not None:
+        _write_timing_chart(spec, results, target, report, manifest)  # published with the run's artifacts
     store = open_store(spec.store)
     report.store_url = store.url
     whole = report.exit_code == EXIT_SUCCESS and spec.channel_release and not ci and not spec.has_selection
