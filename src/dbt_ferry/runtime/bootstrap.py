@@ -36,7 +36,7 @@ from dbt_ferry.runtime.preflight import check_adapter, check_dbt_version, check_
 from dbt_ferry.runtime.retry import check_masked_vars, find_run, restore_run
 from dbt_ferry.runtime.spec import JobRequest, JobSpec
 from dbt_ferry.runtime.state import restore_parse_cache, restore_state, state_trust
-from dbt_ferry.runtime.workdir import acquire_work_dir, release_work_dir
+from dbt_ferry.runtime.workdir import WorkDir, acquire_work_dir, release_work_dir
 from dbt_ferry.storage import open_store
 
 log = logging.getLogger(__name__)
@@ -171,10 +171,7 @@ def _prepare(
             restore_run(store, name, retried, fetched.project_dir / "target")
             check_masked_vars(fetched.project_dir / "target", request.vars, final_env.secret_vars)
     except BaseException:
-        import shutil
-
-        shutil.rmtree(work_root, ignore_errors=True)
-        release_work_dir(work.lock_fd)
+        _abandon(work)
         raise
     if work.stable and restore_parse_cache(store, name, fetched.project_dir, state_trust(final_env, store)):
         log.info("restored dbt's parse cache from %s", store.url)
@@ -197,12 +194,17 @@ def _prepare(
     try:
         spec = compare_with_own_state(spec, store, work_root)
     except BaseException:
-        import shutil
-
-        shutil.rmtree(work_root, ignore_errors=True)
-        release_work_dir(work.lock_fd)
+        _abandon(work)
         raise
     return spec, fetched
+
+
+def _abandon(work: WorkDir) -> None:
+    """A job that cannot start: its half-made work folder removed, its lock released."""
+    import shutil
+
+    shutil.rmtree(work.path, ignore_errors=True)
+    release_work_dir(work.lock_fd)
 
 
 def _other_state(request: JobRequest, released: ProjectConfig, work_root: Path) -> Path | None:

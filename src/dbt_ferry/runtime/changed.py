@@ -36,7 +36,7 @@ def state_aware_wanted(spec: JobSpec) -> bool:
     wanted = spec.environment.state_aware if request.state_aware is None else request.state_aware
     if not wanted or spec.command[0] not in STATE_AWARE_COMMANDS or spec.environment.ci or spec.retry_of:
         return False
-    return not (spec.has_selection or request.state or request.state_from or request.defer_to or spec.state_dir)
+    return not (spec.has_selection or request.state or spec.state_dir)  # state_dir: --state-from, --defer-to
 
 
 def compare_with_own_state(spec: JobSpec, store: ArtifactStore, work_root: Path) -> JobSpec:
